@@ -1,0 +1,26 @@
+"""ASGI entry point (daphne): HTTP through Django, WebSockets through Channels."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()  # sets Django up before anything imports models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from autoflow.checks import refuse_to_start_on_errors  # noqa: E402
+from autoflow.routing import websocket_urlpatterns  # noqa: E402
+
+# daphne does not run Django's system checks; a production server must not start misconfigured.
+refuse_to_start_on_errors()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,43 @@
+import logging
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from .request_id import reset_request_id, sanitise_request_id, set_request_id
+
+HEADER = "X-Request-ID"
+logger = logging.getLogger("autoflow.request")
+
+
+class RequestIDMiddleware:
+    """Gives every request an id (a sane client `X-Request-ID` is kept), exposes it to logs and
+    error bodies, and returns it on every response, 500s included (Django turns exceptions into
+    responses before they reach this outermost middleware)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _begin(self, request):
+        request.request_id = sanitise_request_id(request.headers.get(HEADER))
+        return set_request_id(request.request_id)
+
+    def _finish(self, request, response, token):
+        response[HEADER] = request.request_id
+        if response.status_code >= 500:
+            logger.error("%s %s -> %s", request.method, request.path, response.status_code)
+        reset_request_id(token)
+        return response
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        token = self._begin(request)
+        return self._finish(request, self.get_response(request), token)
+
+    async def __acall__(self, request):
+        token = self._begin(request)
+        return self._finish(request, await self.get_response(request), token)

@@ -1,0 +1,21 @@
+"""Test settings: the real PostgreSQL and Redis of the test run (DATABASE_URL, REDIS_URL are set by
+`make test`), Django's locmem e-mail, django-q2 in sync mode for unit tests."""
+
+import os
+
+if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+    raise RuntimeError(
+        "The tests need a real PostgreSQL and Redis. Run `make test`, or export DATABASE_URL and "
+        "REDIS_URL (e.g. from `python -m scripts.services up`)."
+    )
+
+from .settings import *  # noqa: E402,F403
+from .settings import Q_CLUSTER  # noqa: E402
+
+APP_ENV = "test"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+OLLAMA_BASE_URL = os.environ.get("OLLAMA_BASE_URL", "http://127.0.0.1:9")  # closed port: no Ollama
+LOG_LEVEL = "WARNING"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

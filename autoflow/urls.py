@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from inquiries.api.v1 import api as api_v1
+
+from . import views
+
+urlpatterns = [
+    path("", views.root, name="root"),
+    path("health", views.health, name="health"),
+    path("health/live", views.health_live, name="health-live"),
+    path("health/ready", views.health_ready, name="health-ready"),
+    path("docs", views.docs_redirect, name="docs"),
+    path("api/v1/", api_v1.urls),
+    path("admin/", admin.site.urls),
+    path("console/", include("dashboard.urls")),
+]

@@ -1,0 +1,348 @@
+"""Local PostgreSQL and Redis servers owned by the project.
+
+Used by `make run` (persistent data under `.run/`), by `make test` (throw-away servers in a
+temporary folder) and by tests that must stop a real server to prove a behaviour.
+
+PostgreSQL refuses to run as root, so when this runs as root both servers run as an unprivileged
+service user (`AUTOFLOW_SERVICE_USER`, default `autoflow`, created when missing). Ports are
+always explicit; nothing assumes 5432 or 6379 are free.
+
+    python -m scripts.services up                # start the .run/ servers, print their URLs, wait
+    python -m scripts.services throwaway -- CMD  # fresh servers for CMD, removed afterwards
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import hashlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("AUTOFLOW_RUN_DIR") or REPO / ".run")
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[services] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def service_user() -> str | None:
+    """The unprivileged account servers run as when we are root; None when we are not root."""
+    if not is_root():
+        return None
+    name = os.environ.get("AUTOFLOW_SERVICE_USER", "autoflow")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        log(f"creating unprivileged service user {name!r} (PostgreSQL refuses to run as root)")
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+        )
+    return name
+
+
+def as_service_user() -> dict:
+    """subprocess keyword arguments that drop root privileges to the service user."""
+    user = service_user()
+    if not user:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
+            "env": {**os.environ, "HOME": str(tempfile.gettempdir()), "USER": user}}
+
+
+def hand_over(path: Path) -> None:
+    """Make `path` (a folder we created) belong to the service user."""
+    user = service_user()
+    if user:
+        entry = pwd.getpwnam(user)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, entry.pw_uid, entry.pw_gid)
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def reachable_by_service_user(path: Path) -> bool:
+    if not service_user():
+        return True
+    # Only traversal is needed: each server's own folder inside is handed over to the user.
+    probe = subprocess.run(["test", "-x", str(path)], check=False, **as_service_user())
+    return probe.returncode == 0
+
+
+def find_pg_bindir() -> Path:
+    configured = os.environ.get("PG_BINDIR")
+    if configured:
+        return Path(configured)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("postgres") or shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    raise ServiceError(
+        "PostgreSQL server binaries not found. Install them (Debian: apt-get install postgresql) "
+        "or set DATABASE_URL to a server of yours."
+    )
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in `base_dir`, listening on 127.0.0.1:`port` only (no Unix socket)."""
+
+    def __init__(self, base_dir: Path, port: int, *, user: str = "autoflow", dbname: str = "autoflow"):
+        self.base_dir = Path(base_dir)
+        self.data_dir = self.base_dir / "data"
+        self.log_file = self.base_dir / "server.log"
+        self.password_file = self.base_dir / "password"
+        self.port = port
+        self.user = user
+        self.dbname = dbname
+        self.bindir = find_pg_bindir()
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"postgres://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.dbname}"
+
+    def _bin(self, name: str) -> str:
+        return str(self.bindir / name)
+
+    def init(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        self.password_file.chmod(0o600)
+        hand_over(self.base_dir)
+        log(f"initdb {self.data_dir}")
+        subprocess.run(
+            [
+                self._bin("initdb"), "-D", str(self.data_dir), "-U", self.user,
+                "--auth=scram-sha-256", f"--pwfile={self.password_file}",
+                "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+            ],
+            check=True, stdout=subprocess.DEVNULL, **as_service_user(),
+        )
+
+    def start(self) -> None:
+        self.init()
+        if port_open(self.port):
+            raise ServiceError(f"port {self.port} is already taken; choose another (AUTOFLOW_PG_PORT)")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c fsync=on -c max_connections=200 -c shared_buffers=128MB"
+        )
+        subprocess.run(
+            [
+                self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-o", options, "-w", "-t", "60", "start",
+            ],
+            check=True, stdout=subprocess.DEVNULL, **as_service_user(),
+        )
+        self._ensure_database()
+        log(f"PostgreSQL on 127.0.0.1:{self.port} (data {self.data_dir})")
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        admin = f"postgres://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.dbname]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.dbname}"')
+
+    def stop(self) -> None:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_service_user(),
+        )
+
+    def is_running(self) -> bool:
+        return port_open(self.port)
+
+
+class RedisServer:
+    """One redis-server on 127.0.0.1:`port`, in the foreground of a child process we own."""
+
+    def __init__(self, base_dir: Path, port: int):
+        self.base_dir = Path(base_dir)
+        self.port = port
+        self.process: subprocess.Popen | None = None
+        binary = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise ServiceError(
+                "redis-server not found. Install it (Debian: apt-get install redis-server) "
+                "or set REDIS_URL to a server of yours."
+            )
+        self.binary = binary
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if port_open(self.port):
+            raise ServiceError(f"port {self.port} is already taken; choose another (AUTOFLOW_REDIS_PORT)")
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        hand_over(self.base_dir)
+        self.process = subprocess.Popen(
+            [
+                self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.base_dir), "--save", "", "--appendonly", "no",
+                "--logfile", str(self.base_dir / "server.log"), "--daemonize", "no",
+            ],
+            stdin=subprocess.DEVNULL, start_new_session=True, **as_service_user(),
+        )
+        deadline = time.monotonic() + 20
+        while not port_open(self.port):
+            if self.process.poll() is not None:
+                raise ServiceError(f"redis-server exited with {self.process.returncode}; see {self.base_dir}/server.log")
+            if time.monotonic() > deadline:
+                raise ServiceError("redis-server did not open its port within 20 s")
+            time.sleep(0.05)
+        log(f"Redis on 127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+        deadline = time.monotonic() + 5
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def is_running(self) -> bool:
+        return port_open(self.port)
+
+
+def persistent_base() -> Path:
+    """`.run/` in the checkout, or a folder the service user can reach when the checkout is not."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    if reachable_by_service_user(RUN_DIR):
+        return RUN_DIR
+    digest = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
+    fallback = Path("/var/tmp") / f"autoflow-{digest}"
+    fallback.mkdir(mode=0o755, exist_ok=True)
+    log(f"{RUN_DIR} is not reachable by the service user; keeping server data in {fallback}")
+    return fallback
+
+
+def scratch_base() -> Path:
+    """A temporary folder the service user can reach."""
+    base = Path(tempfile.mkdtemp(prefix="autoflow-test-", dir="/tmp" if is_root() else None))
+    base.chmod(0o755)
+    return base
+
+
+@contextlib.contextmanager
+def local_services(*, persistent: bool, pg_port: int | None = None, redis_port: int | None = None,
+                   want_postgres: bool = True, want_redis: bool = True) -> Iterator[dict[str, str]]:
+    """Start the servers that are wanted and yield the environment that points at them."""
+    base = persistent_base() if persistent else scratch_base()
+    env: dict[str, str] = {}
+    started: list[PostgresServer | RedisServer] = []
+    try:
+        if want_postgres:
+            pg = PostgresServer(base / "postgres", pg_port or free_port())
+            pg.start()
+            started.append(pg)
+            env["DATABASE_URL"] = pg.url
+        if want_redis:
+            redis = RedisServer(base / "redis", redis_port or free_port())
+            redis.start()
+            started.append(redis)
+            env["REDIS_URL"] = redis.url
+        yield env
+    finally:
+        for server in reversed(started):
+            server.stop()
+        if not persistent:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _forward_signals(child: subprocess.Popen) -> None:
+    def forward(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.services", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the persistent .run/ servers and wait for Ctrl-C")
+    throwaway = sub.add_parser("throwaway", help="run a command against fresh servers")
+    throwaway.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.command == "up":
+        with local_services(
+            persistent=True,
+            pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
+            redis_port=int(os.environ.get("AUTOFLOW_REDIS_PORT", "63799")),
+        ) as env:
+            for key, value in env.items():
+                print(f"export {key}='{value}'", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+        return 0
+
+    cmd = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        parser.error("throwaway needs a command after --")
+    with local_services(persistent=False) as env:
+        child = subprocess.Popen(cmd, env={**os.environ, **env})
+        _forward_signals(child)
+        return child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
