@@ -10,7 +10,7 @@ def run_recent(*, limit: int = 20) -> QuerySet[Run]:
 
 
 def run_status_counts() -> dict[str, int]:
-    counts = {status: 0 for status in Run.Status.values}
+    counts = dict.fromkeys(Run.Status.values, 0)
     for row in Run.objects.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts

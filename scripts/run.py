@@ -37,6 +37,11 @@ def _stop(children: list[subprocess.Popen]) -> None:
 
 
 def main() -> int:
+    if (REPO / ".env").exists():
+        # The same .env the settings read, so that DATABASE_URL/REDIS_URL there mean "use mine".
+        import environ
+
+        environ.Env.read_env(REPO / ".env", overwrite=False)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
     stopping = False

@@ -1,0 +1,17 @@
+# One image for the web server and the worker (docker-compose.yml runs both).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+
+COPY . .
+RUN APP_ENV=production STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
+    && useradd --system --no-create-home autoflow
+ENV STATIC_ROOT=/app/staticfiles
+
+USER autoflow
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "autoflow.asgi:application"]

@@ -1,0 +1,40 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from inquiries.roles import AUDITORS, OPERATORS, ensure_role_groups
+
+
+def _user_in(django_user_model, username: str, group: str | None, *, is_staff: bool = True):
+    ensure_role_groups()
+    user = django_user_model.objects.create_user(username=username, password="pw-for-tests-only", is_staff=is_staff)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return _user_in(django_user_model, "olivia", OPERATORS)
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    return _user_in(django_user_model, "arthur", AUDITORS)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    """Signed in, but neither operator nor auditor."""
+    return _user_in(django_user_model, "nobody", None, is_staff=False)
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def auditor_client(client, auditor):
+    client.force_login(auditor)
+    return client

@@ -1,0 +1,75 @@
+"""Helpers for tests that run AutoFlow as real processes (web server, worker, `make run`)."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+
+from scripts.services import REPO, free_port
+
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "autoflow.settings",
+        "APP_ENV": "development",
+        "OLLAMA_BASE_URL": CLOSED_PORT_URL,
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(overrides)
+    return env
+
+
+def wait_for(url: str, *, timeout: float = 60, proc: subprocess.Popen | None = None,
+             ok=lambda r: r.status_code == 200) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: Exception | httpx.Response | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} while waiting for {url}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if ok(response):
+                return response
+            last = response
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready after {timeout}s: {last!r}")
+
+
+def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "autoflow.asgi:application"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(f"{base}/health/live", proc=proc)
+    return proc, base
+
+
+def stop(proc: subprocess.Popen, sig: int = 15, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout=timeout)
+
+
+def admin_login(base: str, username: str, password: str) -> httpx.Client:
+    """Sign in through the admin login form, as a browser would (CSRF included)."""
+    client = httpx.Client(base_url=base, timeout=10)
+    page = client.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"},
+        headers={"Referer": f"{base}/admin/login/"},
+    )
+    assert response.status_code == 302, response.text[:500]
+    assert response.headers["location"] == "/admin/"
+    return client
