@@ -14,4 +14,4 @@ ENV STATIC_ROOT=/app/staticfiles
 
 USER autoflow
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "autoflow.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--access-log", "/dev/null", "autoflow.asgi:application"]

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+# An ASGI server shares connections through psycopg's pool (Django: no persistent connections
+# under ASGI). Set before the settings load; DB_POOL=false in the environment still wins.
+os.environ.setdefault("DB_POOL", "true")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 

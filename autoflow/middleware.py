@@ -1,4 +1,5 @@
 import logging
+import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
@@ -6,12 +7,13 @@ from .request_id import reset_request_id, sanitise_request_id, set_request_id
 
 HEADER = "X-Request-ID"
 logger = logging.getLogger("autoflow.request")
+access_logger = logging.getLogger("autoflow.access")
 
 
 class RequestIDMiddleware:
     """Gives every request an id (a sane client `X-Request-ID` is kept), exposes it to logs and
     error bodies, and returns it on every response, 500s included (Django turns exceptions into
-    responses before they reach this outermost middleware)."""
+    responses before they reach this outermost middleware). Writes the access log line."""
 
     sync_capable = True
     async_capable = True
@@ -23,12 +25,19 @@ class RequestIDMiddleware:
 
     def _begin(self, request):
         request.request_id = sanitise_request_id(request.headers.get(HEADER))
+        request.started_at = time.perf_counter()
         return set_request_id(request.request_id)
 
     def _finish(self, request, response, token):
         response[HEADER] = request.request_id
+        duration_ms = round((time.perf_counter() - request.started_at) * 1000, 1)
         if response.status_code >= 500:
             logger.error("%s %s -> %s", request.method, request.path, response.status_code)
+        access_logger.info(
+            "%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms,
+            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "duration_ms": duration_ms},
+        )
         reset_request_id(token)
         return response
 

@@ -87,11 +87,22 @@ DATABASES = {
         "DATABASE_URL", default="postgres://autoflow:autoflow@127.0.0.1:5432/autoflow"
     )
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast when the database is gone: a health probe or a webhook must not hang for minutes.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+# Under ASGI Django's persistent connections must be off; the web server uses psycopg's pool
+# instead (autoflow/asgi.py sets DB_POOL). Sync processes (worker, commands) keep connections.
+if env.bool("DB_POOL", default=False):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+        # Django adds check=ConnectionPool.check_connection: a restarted PostgreSQL costs no errors.
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the hot plane (snapshots, step streams, counters, channel layer) -----------------

@@ -69,8 +69,9 @@ def main() -> int:
             return 0
         children = [
             subprocess.Popen(
+                # Access lines come from our middleware (with the request id), not daphne's log.
                 [sys.executable, "-m", "daphne", "-b", host, "-p", port, "--proxy-headers",
-                 "autoflow.asgi:application"],
+                 "--access-log", os.devnull, "autoflow.asgi:application"],
                 cwd=REPO, env=env, start_new_session=True,
             ),
             subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=env, start_new_session=True),

@@ -62,3 +62,19 @@ def test_a_request_logs_with_its_id(client, caplog, monkeypatch):
     lines = [r for r in caplog.records if r.name == "autoflow.request"]
     assert [r.request_id for r in lines] == ["trace-log"]
     assert "GET /health -> 500" in lines[0].getMessage()
+
+
+@pytest.mark.django_db
+def test_every_request_writes_an_access_line_with_its_id(client, caplog):
+    logger = logging.getLogger("autoflow.access")
+    logger.addFilter(RequestIDFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="autoflow.access"):
+            client.get("/health/live", HTTP_X_REQUEST_ID="trace-access")
+    finally:
+        logger.filters.clear()
+    (line,) = [r for r in caplog.records if r.name == "autoflow.access"]
+    assert line.request_id == "trace-access"
+    assert (line.method, line.path, line.status) == ("GET", "/health/live", 200)
+    assert line.duration_ms >= 0
+    assert line.getMessage().startswith("GET /health/live 200 ")
