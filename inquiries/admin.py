@@ -112,7 +112,7 @@ def export_runs_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponse:
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "status", "intent", "escalate", "llm_backend", "sender_email", "subject"]
+    list_display = ["short_id", "created_at", "status", "intent", "subject", "sender_email", "escalate", "llm_backend"]
     list_filter = ["status", "intent", "escalate", "llm_backend", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["inquiry"]
     search_fields = ["inquiry__sender_email", "inquiry__subject"]
@@ -132,6 +132,10 @@ class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                                     "model_version", "workflow_version"]}),
         ("Triage", {"fields": ["assigned_to", "resolved_at", "resolved_by", "resolution_note"]}),
     ]
+
+    @admin.display(description="run id", ordering="id")
+    def short_id(self, run: Run) -> str:
+        return str(run.id)[:8]
 
     @admin.display(description="sender e-mail", ordering="inquiry__sender_email")
     def sender_email(self, run: Run) -> str:

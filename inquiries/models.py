@@ -250,10 +250,10 @@ class Run(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     # What produced it.
-    llm_backend = models.CharField(max_length=16, choices=LLMBackend.choices, blank=True)
-    llm_model = models.CharField(max_length=200, blank=True)
-    llm_model_digest = models.CharField(max_length=100, blank=True)
-    llm_server_version = models.CharField(max_length=50, blank=True)
+    llm_backend = models.CharField("LLM backend", max_length=16, choices=LLMBackend.choices, blank=True)
+    llm_model = models.CharField("LLM model", max_length=200, blank=True)
+    llm_model_digest = models.CharField("LLM model digest", max_length=100, blank=True)
+    llm_server_version = models.CharField("LLM server version", max_length=50, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     workflow_version = models.CharField(max_length=50, blank=True)
     # Execution bookkeeping: attempts and the worker lease (see orchestration).
@@ -338,7 +338,7 @@ class RunStep(models.Model):
     output = models.TextField(blank=True, help_text="Human-readable result.")
     inputs = models.JSONField(default=dict, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
-    llm_backend = models.CharField(max_length=16, choices=LLMBackend.choices, blank=True)
+    llm_backend = models.CharField("LLM backend", max_length=16, choices=LLMBackend.choices, blank=True)
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)

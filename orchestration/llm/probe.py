@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 _lock = threading.Lock()
-_cached: tuple[float, "OllamaProbe"] | None = None
+_cache: dict[tuple[str, str], tuple[float, "OllamaProbe"]] = {}
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,14 @@ def _model_matches(wanted: str, name: str) -> bool:
 
 
 def probe_ollama(*, use_cache: bool = True) -> OllamaProbe:
-    global _cached
-    now = time.monotonic()
+    key = (settings.OLLAMA_BASE_URL, settings.LLM_MODEL)
     with _lock:
-        if use_cache and _cached and now - _cached[0] < CACHE_SECONDS:
-            return _cached[1]
-    result = _probe(settings.OLLAMA_BASE_URL, settings.LLM_MODEL, settings.OLLAMA_PROBE_TIMEOUT)
+        cached = _cache.get(key)
+    if use_cache and cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    result = _probe(*key, settings.OLLAMA_PROBE_TIMEOUT)
     with _lock:
-        _cached = (time.monotonic(), result)
+        _cache[key] = (time.monotonic(), result)
     return result
 
 
