@@ -163,8 +163,20 @@ class PostgresServer:
             check=True, stdout=subprocess.DEVNULL, **as_service_user(),
         )
 
+    def _running_here(self) -> bool:
+        """Is a server of this data folder already up (left over by a killed `make run`)?"""
+        status = subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "status"],
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_service_user(),
+        )
+        return status.returncode == 0
+
     def start(self) -> None:
         self.init()
+        if self._running_here():
+            log(f"PostgreSQL of {self.data_dir} is already running; using it")
+            self._ensure_database()
+            return
         if port_open(self.port):
             raise ServiceError(f"port {self.port} is already taken; choose another (AUTOFLOW_PG_PORT)")
         options = (
@@ -209,6 +221,7 @@ class RedisServer:
         self.base_dir = Path(base_dir)
         self.port = port
         self.process: subprocess.Popen | None = None
+        self.adopted = False
         binary = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise ServiceError(
@@ -221,8 +234,22 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _ours_already_running(self) -> bool:
+        """Is the server on our port one of ours (same data folder), left over by a killed run?"""
+        import redis
+
+        try:
+            answer = redis.Redis(port=self.port, socket_timeout=1).config_get("dir")
+        except redis.RedisError:
+            return False
+        return answer.get("dir") == str(self.base_dir.resolve())
+
     def start(self) -> None:
         if port_open(self.port):
+            if self._ours_already_running():
+                log(f"Redis of {self.base_dir} is already running on {self.port}; using it")
+                self.adopted = True
+                return
             raise ServiceError(f"port {self.port} is already taken; choose another (AUTOFLOW_REDIS_PORT)")
         self.base_dir.mkdir(parents=True, exist_ok=True)
         hand_over(self.base_dir)
@@ -244,6 +271,12 @@ class RedisServer:
         log(f"Redis on 127.0.0.1:{self.port}")
 
     def stop(self) -> None:
+        if self.adopted:
+            import redis
+
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis(port=self.port, socket_timeout=5).shutdown(nosave=True)
+            self.adopted = False
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:

@@ -1,5 +1,6 @@
 """Log lines are UTC and carry the request id; JSON in production."""
 
+import contextlib
 import json
 import logging
 
@@ -45,6 +46,19 @@ def test_json_lines_parse_and_name_their_fields():
     assert entry["timestamp"].endswith("Z")
 
 
+@contextlib.contextmanager
+def _records_of(logger_name: str, caplog, level: int):
+    """Capture a logger's records with the request id stamped at log time, as the handler does."""
+    logger = logging.getLogger(logger_name)
+    stamp = RequestIDFilter()
+    logger.addFilter(stamp)
+    try:
+        with caplog.at_level(level, logger=logger_name):
+            yield lambda: [r for r in caplog.records if r.name == logger_name]
+    finally:
+        logger.removeFilter(stamp)
+
+
 @pytest.mark.django_db
 def test_a_request_logs_with_its_id(client, caplog, monkeypatch):
     def explode(*args, **kwargs):
@@ -52,28 +66,18 @@ def test_a_request_logs_with_its_id(client, caplog, monkeypatch):
 
     monkeypatch.setattr("autoflow.views.health_report", explode)
     client.raise_request_exception = False
-    logger = logging.getLogger("autoflow.request")
-    logger.addFilter(RequestIDFilter())
-    try:
-        with caplog.at_level(logging.ERROR, logger="autoflow.request"):
-            client.get("/health", HTTP_X_REQUEST_ID="trace-log")
-    finally:
-        logger.filters.clear()
-    lines = [r for r in caplog.records if r.name == "autoflow.request"]
+    with _records_of("autoflow.request", caplog, logging.ERROR) as records:
+        client.get("/health", HTTP_X_REQUEST_ID="trace-log")
+        lines = records()
     assert [r.request_id for r in lines] == ["trace-log"]
     assert "GET /health -> 500" in lines[0].getMessage()
 
 
 @pytest.mark.django_db
 def test_every_request_writes_an_access_line_with_its_id(client, caplog):
-    logger = logging.getLogger("autoflow.access")
-    logger.addFilter(RequestIDFilter())
-    try:
-        with caplog.at_level(logging.INFO, logger="autoflow.access"):
-            client.get("/health/live", HTTP_X_REQUEST_ID="trace-access")
-    finally:
-        logger.filters.clear()
-    (line,) = [r for r in caplog.records if r.name == "autoflow.access"]
+    with _records_of("autoflow.access", caplog, logging.INFO) as records:
+        client.get("/health/live", HTTP_X_REQUEST_ID="trace-access")
+        (line,) = records()
     assert line.request_id == "trace-access"
     assert (line.method, line.path, line.status) == ("GET", "/health/live", 200)
     assert line.duration_ms >= 0

@@ -2,6 +2,7 @@
 PostgreSQL and Redis, migrates, loads the demo data, prints the operator password once, serves
 the product, and Ctrl-C stops everything it started."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -92,3 +93,30 @@ def test_make_run_uses_servers_of_yours_when_urls_are_given(run_dir):
         assert not (run_dir / "postgres").exists()
     finally:
         _interrupt(proc)
+
+
+def test_make_run_recovers_servers_left_running_by_a_killed_run(run_dir):
+    ports = {"pg": free_port(), "redis": free_port(), "web": free_port()}
+    base = f"http://127.0.0.1:{ports['web']}"
+    killed = _start(run_dir, ports)
+    wait_for(f"{base}/health", proc=killed, timeout=120)
+    # A closed terminal or kill -9: no cleanup at all. daphne and qcluster run in their own
+    # sessions, so end them too, as the operator would; PostgreSQL and Redis stay up.
+    children = subprocess.run(["pgrep", "-P", str(killed.pid), "-f", "daphne|qcluster"],
+                              capture_output=True, text=True).stdout.split()
+    assert len(children) == 2
+    killed.kill()
+    for pid in map(int, children):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    killed.wait()
+    assert port_open(ports["pg"])
+    assert port_open(ports["redis"])
+
+    again = _start(run_dir, ports)
+    body = wait_for(f"{base}/health", proc=again, timeout=120).json()
+    assert (body["database"], body["redis"]) == (True, True)
+    output = _interrupt(again)
+    assert "already running" in output
+    assert not port_open(ports["pg"])
+    assert not port_open(ports["redis"])
