@@ -3,7 +3,7 @@ import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from .request_id import reset_request_id, sanitise_request_id, set_request_id
+from .request_id import sanitise_request_id, set_request_id
 
 HEADER = "X-Request-ID"
 logger = logging.getLogger("autoflow.request")
@@ -23,12 +23,12 @@ class RequestIDMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def _begin(self, request):
+    def _begin(self, request) -> None:
         request.request_id = sanitise_request_id(request.headers.get(HEADER))
         request.started_at = time.perf_counter()
-        return set_request_id(request.request_id)
+        set_request_id(request.request_id)
 
-    def _finish(self, request, response, token):
+    def _finish(self, request, response):
         response[HEADER] = request.request_id
         duration_ms = round((time.perf_counter() - request.started_at) * 1000, 1)
         if response.status_code >= 500:
@@ -38,15 +38,16 @@ class RequestIDMiddleware:
             extra={"method": request.method, "path": request.path, "status": response.status_code,
                    "duration_ms": duration_ms},
         )
-        reset_request_id(token)
+        # The id is cleared on request_finished (autoflow/apps.py), after Django's own response
+        # logging (django.request, outside the middleware chain), which must still carry it.
         return response
 
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        token = self._begin(request)
-        return self._finish(request, self.get_response(request), token)
+        self._begin(request)
+        return self._finish(request, self.get_response(request))
 
     async def __acall__(self, request):
-        token = self._begin(request)
-        return self._finish(request, await self.get_response(request), token)
+        self._begin(request)
+        return self._finish(request, await self.get_response(request))

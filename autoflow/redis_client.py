@@ -1,10 +1,26 @@
-"""The one Redis connection pool of a process (the hot plane). Short timeouts: a dead Redis must
-cost milliseconds, because Redis holds speed, not truth."""
+"""The one Redis connection pool of a process (the hot plane), with a small circuit breaker.
 
+Redis holds speed, not truth: every caller has a fallback. Short timeouts keep a dead Redis to
+milliseconds, and after a failure the breaker skips Redis for a few seconds so that an outage
+costs no timeout at all on the hot path (it is logged once per outage and shown in /health).
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 import redis
 from django.conf import settings
+
+logger = logging.getLogger("autoflow.redis")
+T = TypeVar("T")
+
+BREAKER_SECONDS = 2.0
+_state = {"down_until": 0.0, "reported": False}
+_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -20,5 +36,33 @@ def get_redis() -> redis.Redis:
 
 
 def reset_redis_pool() -> None:
-    """Forget the pool (after REDIS_URL changed, or in a forked worker)."""
+    """Forget the pool and the breaker (after REDIS_URL changed, or in a forked worker)."""
     _pool.cache_clear()
+    with _lock:
+        _state.update(down_until=0.0, reported=False)
+
+
+def redis_is_tripped() -> bool:
+    return time.monotonic() < _state["down_until"]
+
+
+def hot(operation: Callable[[redis.Redis], T], default: T) -> T:
+    """Run `operation` against Redis; on failure (or while the breaker is open) return `default`."""
+    if redis_is_tripped():
+        return default
+    try:
+        result = operation(get_redis())
+    except redis.RedisError as exc:
+        with _lock:
+            _state["down_until"] = time.monotonic() + BREAKER_SECONDS
+            first = not _state["reported"]
+            _state["reported"] = True
+        if first:
+            logger.warning("Redis unavailable (%s): serving from PostgreSQL, rate limits fail open",
+                           type(exc).__name__)
+        return default
+    if _state["reported"]:
+        with _lock:
+            _state["reported"] = False
+        logger.warning("Redis is back")
+    return result

@@ -22,6 +22,10 @@ def reset_request_id(token) -> None:
     _request_id.reset(token)
 
 
+def clear_request_id(**kwargs) -> None:
+    _request_id.set(None)
+
+
 def sanitise_request_id(supplied: str | None) -> str:
     if supplied and _SANE.match(supplied):
         return supplied

@@ -1,3 +1,5 @@
 """WebSocket routes of every app, gathered for autoflow.asgi."""
 
-websocket_urlpatterns: list = []
+from inquiries.api.v1.routing import websocket_urlpatterns as api_v1_websockets
+
+websocket_urlpatterns = [*api_v1_websockets]

@@ -197,6 +197,11 @@ AUTOFLOW_ADMIN_API_KEY = env.str("AUTOFLOW_ADMIN_API_KEY", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
 WEBHOOK_RATE_LIMIT = env.str("WEBHOOK_RATE_LIMIT", default="60/m")
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+# Addresses of our own reverse proxy, whose X-Real-IP names the client (see autoflow/client_ip.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# Rate-limit counters live in Redis; when it is down, intake stays open (DESIGN §3).
+RATELIMIT_FAIL_OPEN = True
+RATELIMIT_USE_CACHE = "default"
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=86400)
 RUN_SNAPSHOT_TTL_SECONDS = env.int("RUN_SNAPSHOT_TTL_SECONDS", default=86400)
 ESCALATION_CONFIDENCE_THRESHOLD = env.float("ESCALATION_CONFIDENCE_THRESHOLD", default=0.6)
@@ -204,6 +209,8 @@ MAX_AGENT_ITERATIONS = env.int("MAX_AGENT_ITERATIONS", default=3)
 WEBSOCKET_HEARTBEAT_SECONDS = env.int("WEBSOCKET_HEARTBEAT_SECONDS", default=20)
 MODEL_VERSION = env.str("MODEL_VERSION", default="")
 WORKFLOW_VERSION = env.str("WORKFLOW_VERSION", default="1.0.0")
+# The django-q2 task that executes a run (a dotted path: inquiries never imports orchestration).
+AUTOFLOW_RUN_TASK = "orchestration.tasks.run_execute"
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
 RUN_TIMEOUT_SECONDS = env.int("RUN_TIMEOUT_SECONDS", default=300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)

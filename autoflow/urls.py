@@ -15,3 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("dashboard.urls")),
 ]
+
+handler404 = "autoflow.errors.not_found"
+handler500 = "autoflow.errors.server_error"

@@ -1,8 +1,102 @@
 """Reads. Interfaces (API, console, admin) call these instead of building querysets themselves."""
 
-from django.db.models import Count, QuerySet
+from datetime import UTC, datetime
+from typing import Any
 
-from .models import Run
+from django.db.models import Count, Q, QuerySet
+
+from . import hotstate
+from .models import Run, RunStep
+
+
+def iso(moment: datetime | None) -> str:
+    """ISO 8601 in UTC with a Z, at the database's precision: stable between polls."""
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def step_payload(step: RunStep) -> dict[str, Any]:
+    return {
+        "agent": step.agent, "action": step.action, "output": step.output,
+        "timestamp": iso(step.finished_at), "node": step.node, "sequence": step.sequence,
+        "duration_ms": step.duration_ms, "model": step.model, "llm_backend": step.llm_backend,
+        "prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
+        "inputs": step.inputs, "outputs": step.outputs, "error": step.error, "attempt": step.attempt,
+    }
+
+
+def run_status_payload(run: Run, steps: list[RunStep] | None = None) -> dict[str, Any]:
+    """The public RunStatus of a run: the same dict goes to Redis, the API and WebSockets."""
+    if steps is None:
+        steps = list(run.steps.order_by("sequence"))
+    inquiry = run.inquiry
+    return {
+        "run_id": str(run.id), "status": run.status, "intent": run.intent,
+        "intent_confidence": run.intent_confidence, "current_agent": run.current_agent,
+        "agent_steps": [step_payload(s) for s in steps], "final_response": run.final_response,
+        "lead_score": run.lead_score, "lead_tier": run.lead_tier, "escalate": run.escalate,
+        "escalation_reason": run.escalation_reason, "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at), "error": run.error, "sender_name": inquiry.sender_name,
+        "sender_email": inquiry.sender_email, "subject": inquiry.subject,
+        "model_version": run.model_version, "workflow_version": run.workflow_version,
+        "llm_backend": run.llm_backend,
+    }
+
+
+def run_get(*, run_id) -> Run | None:
+    return Run.objects.select_related("inquiry").filter(pk=run_id).first()
+
+
+def run_status(*, run_id) -> dict[str, Any] | None:
+    """Redis first; on a miss, PostgreSQL (and the snapshot is written back for the next poll)."""
+    cached = hotstate.snapshot_read(run_id)
+    if cached is not None:
+        return cached
+    return run_status_from_db(run_id=run_id, refresh_cache=True)
+
+
+def run_status_from_db(*, run_id, refresh_cache: bool = False) -> dict[str, Any] | None:
+    run = run_get(run_id=run_id)
+    if run is None:
+        return None
+    payload = run_status_payload(run)
+    if refresh_cache:
+        hotstate.snapshot_write(payload)
+    return payload
+
+
+def run_steps(*, run_id) -> list[dict[str, Any]] | None:
+    """The step list oldest first, or None for an unknown run."""
+    cached = hotstate.steps_read(run_id)
+    if cached is not None:
+        return cached
+    if not Run.objects.filter(pk=run_id).exists():
+        return None
+    return [step_payload(s) for s in RunStep.objects.filter(run_id=run_id).order_by("sequence")]
+
+
+def run_list(*, status: str = "", intent: str = "", q: str = "") -> QuerySet[Run]:
+    runs = Run.objects.select_related("inquiry").order_by("-created_at", "-pk")
+    if status:
+        runs = runs.filter(status=status)
+    if intent:
+        runs = runs.filter(intent=intent)
+    if q:
+        runs = runs.filter(
+            Q(inquiry__sender_email__icontains=q) | Q(inquiry__sender_name__icontains=q)
+            | Q(inquiry__subject__icontains=q)
+        )
+    return runs
+
+
+def run_list_item(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": str(run.id), "status": run.status, "intent": run.intent,
+        "sender_name": run.inquiry.sender_name, "sender_email": run.inquiry.sender_email,
+        "subject": run.inquiry.subject, "created_at": iso(run.created_at), "updated_at": iso(run.updated_at),
+        "escalate": run.escalate, "lead_tier": run.lead_tier,
+    }
 
 
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:

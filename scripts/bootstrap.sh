@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need, and nothing when it is already there:
-#   - system packages: PostgreSQL and Redis servers, Python's venv module (Debian/Ubuntu, apt-get),
+#   - system packages: PostgreSQL, Redis, nginx, Python's venv module (Debian/Ubuntu, apt-get),
 #     installed when missing and we may (root, or passwordless sudo); AUTOFLOW_NO_SYSTEM_INSTALL=1 skips;
 #   - the virtual environment .venv with the pinned dependencies of requirements-dev.lock.
 set -euo pipefail
@@ -13,11 +13,13 @@ have_postgres() {
   [ -n "${PG_BINDIR:-}" ] || compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || command -v postgres >/dev/null
 }
 have_redis() { command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ]; }
+have_nginx() { [ -n "${NGINX_BIN:-}" ] || command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }
 have_venv() { command -v "$PYTHON" >/dev/null && "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; }
 
 missing=()
 have_postgres || missing+=(postgresql)
 have_redis || missing+=(redis-server)
+have_nginx || missing+=(nginx)
 have_venv || missing+=(python3 python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then

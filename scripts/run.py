@@ -2,20 +2,55 @@
 
 Starts PostgreSQL and Redis owned by the project (unless DATABASE_URL / REDIS_URL point at servers
 of yours), migrates, loads the demo data, says which model backend is in use, then runs the web
-server (daphne: HTTP + WebSocket) and the django-q2 worker together. Ctrl-C stops everything it
-started, in order: web and worker first, then Redis and PostgreSQL.
+tier (nginx in front of gunicorn for HTTP and daphne for WebSockets, see scripts/web.py) and the
+django-q2 worker together. Ctrl-C stops everything it started, in order: web and worker first,
+then Redis and PostgreSQL.
 
-Environment: HOST/PORT (web, default 127.0.0.1:8000), AUTOFLOW_PG_PORT (54329),
+Environment: HOST/PORT (web, default 127.0.0.1:8000), WEB_WORKERS (3), AUTOFLOW_PG_PORT (54329),
 AUTOFLOW_REDIS_PORT (63799), AUTOFLOW_RUN_DIR (server data, default .run/).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from scripts.services import REPO, ServiceError, local_services, log
+from scripts.services import REPO, RUN_DIR, ServiceError, local_services, log
+from scripts.web import WebStack
+
+LEFTOVERS = RUN_DIR / "children.pids"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _end_leftovers() -> None:
+    """End the web and worker processes of a `make run` that was killed without cleaning up
+    (each child leads its own process group, recorded with its command line)."""
+    if not LEFTOVERS.exists():
+        return
+    for line in LEFTOVERS.read_text().splitlines():
+        pid_text, _, cmd_hex = line.partition(" ")
+        pid = int(pid_text)
+        if _cmdline(pid) and _cmdline(pid) == bytes.fromhex(cmd_hex):
+            log(f"ending process group {pid} left by an earlier run")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while _cmdline(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    LEFTOVERS.unlink()
+
+
+def _record_children(pids: list[int]) -> None:
+    LEFTOVERS.write_text("".join(f"{pid} {_cmdline(pid).hex()}\n" for pid in pids))
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -53,6 +88,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    _end_leftovers()
     with local_services(
         persistent=True,
         pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
@@ -67,28 +104,28 @@ def main() -> int:
         _manage(env, "llm_status")
         if stopping:
             return 0
-        children = [
-            subprocess.Popen(
-                # Access lines come from our middleware (with the request id), not daphne's log.
-                [sys.executable, "-m", "daphne", "-b", host, "-p", port, "--proxy-headers",
-                 "--access-log", os.devnull, "autoflow.asgi:application"],
-                cwd=REPO, env=env, start_new_session=True,
-            ),
-            subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=env, start_new_session=True),
-        ]
-        log(f"AutoFlow is up: http://{host}:{port}/ (console /console/, admin /admin/). Ctrl-C stops it.")
+        web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web")
+        web.start()
+        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=env,
+                                  start_new_session=True)
+        _record_children([*(p.pid for p in web.processes.values()), worker.pid])
+        log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
         exit_code = 0
         try:
             while not stopping:
-                crashed = [c for c in children if c.poll() is not None]
-                if crashed:
-                    log(f"{crashed[0].args[2]} exited with {crashed[0].returncode}; stopping everything")
+                problem = web.crashed() or (
+                    f"worker exited with {worker.returncode}" if worker.poll() is not None else None
+                )
+                if problem:
+                    log(f"{problem}; stopping everything")
                     exit_code = 1
                     break
                 time.sleep(0.2)
         finally:
             log("stopping web and worker")
-            _stop(children)
+            web.stop()
+            _stop([worker])
+            LEFTOVERS.unlink(missing_ok=True)
             log("stopping local servers")
     return exit_code
 

@@ -3,12 +3,12 @@
 import os
 import re
 import subprocess
-import sys
 import time
 
 import httpx
 
-from scripts.services import REPO, free_port
+from scripts.services import free_port
+from scripts.web import WebStack
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 
@@ -43,15 +43,12 @@ def wait_for(url: str, *, timeout: float = 60, proc: subprocess.Popen | None = N
     raise AssertionError(f"{url} not ready after {timeout}s: {last!r}")
 
 
-def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "autoflow.asgi:application"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for(f"{base}/health/live", proc=proc)
-    return proc, base
+def start_web(env: dict[str, str], run_dir, *, workers: int = 2) -> WebStack:
+    """The real web tier (nginx, gunicorn, daphne), as `make run` starts it."""
+    stack = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=run_dir, http_workers=workers, quiet=True)
+    stack.start()
+    wait_for(f"{stack.url}/health/live")
+    return stack
 
 
 def stop(proc: subprocess.Popen, sig: int = 15, timeout: float = 30) -> int:

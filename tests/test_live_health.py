@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from scripts.services import PostgresServer, RedisServer, free_port, scratch_base
-from tests.live import base_env, start_web, stop, wait_for
+from tests.live import base_env, start_web, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -19,11 +19,11 @@ def stack():
     redis = RedisServer(base / "redis", free_port())
     pg.start()
     redis.start()
-    web, url = start_web(base_env(DATABASE_URL=pg.url, REDIS_URL=redis.url))
+    web = start_web(base_env(DATABASE_URL=pg.url, REDIS_URL=redis.url), base / "web")
     try:
-        yield url, pg, redis
+        yield web.url, pg, redis
     finally:
-        stop(web)
+        web.stop()
         redis.stop()
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)

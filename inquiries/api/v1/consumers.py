@@ -1,0 +1,76 @@
+"""WS /api/v1/ws/{run_id}?token=<key>: a `snapshot` on connect, then `step` events, one terminal
+event (`completed`, `escalated` or `error`) carrying the final RunStatus, and `heartbeat`s."""
+
+import asyncio
+import contextlib
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from inquiries import selectors
+from inquiries.realtime import TERMINAL_EVENTS, run_group
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class _ScopeRequest:
+    """What the key check needs of a request, built from a WebSocket scope."""
+
+    def __init__(self, scope):
+        client = scope.get("client") or ("", 0)
+        self.META = {"REMOTE_ADDR": client[0]}
+        for name, value in scope.get("headers", []):
+            if name == b"x-real-ip":
+                self.META["HTTP_X_REAL_IP"] = value.decode("latin-1")
+
+
+def _authorised(scope, token: str | None) -> bool:
+    from inquiries.api.v1.auth import identify
+
+    if not settings.WEBHOOK_API_KEY:
+        return True
+    user = scope.get("user")
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    return identify(_ScopeRequest(scope), token) is not None
+
+
+class RunEventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        self.heartbeat: asyncio.Task | None = None
+        self.group = run_group(self.run_id)
+        token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [None])[0]
+        if not await database_sync_to_async(_authorised)(self.scope, token):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        snapshot = await database_sync_to_async(selectors.run_status)(run_id=self.run_id)
+        if snapshot is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        # Join before sending the snapshot, so that no event falls between the two.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "snapshot", "run": snapshot})
+        if snapshot["status"] in TERMINAL_EVENTS:
+            await self.send_json({"type": snapshot["status"], "run": snapshot})
+        self.heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.WEBSOCKET_HEARTBEAT_SECONDS)
+            await self.send_json({"type": "heartbeat", "at": selectors.iso(timezone.now())})
+
+    async def disconnect(self, code) -> None:
+        if self.heartbeat:
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def run_event(self, message) -> None:
+        await self.send_json(message["event"])

@@ -1,0 +1,60 @@
+import re
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Router
+
+from inquiries import services
+from inquiries.api.v1.auth import IntakeGate
+from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse
+from inquiries.errors import ApiError, ErrorCode
+
+router = Router(tags=["webhook"])
+
+# 1–255 printable ASCII characters (RFC draft "Idempotency-Key", Stripe's limit).
+IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+ERRORS = dict.fromkeys((401, 409, 413, 415, 422, 429, 500, 503), ErrorOut)
+
+
+def poll_url(run_id: UUID) -> str:
+    return f"/api/v1/status/{run_id}"
+
+
+@router.post(
+    "/webhook",
+    auth=IntakeGate(),
+    response={200: WebhookResponse, **ERRORS},
+    summary="Submit an inquiry",
+    description=(
+        "Accepts an inquiry and answers once the run, its idempotency claim and its queued task are "
+        "committed. Same `Idempotency-Key` and body: the same `run_id` again with "
+        "`idempotent_replay: true`; same key, other body: 422 `idempotency_key_reused`. When "
+        "`WEBHOOK_SIGNING_SECRET` is set, Standard Webhooks headers are required and `webhook-id` "
+        "doubles as the idempotency key. 503 with `Retry-After` when nothing could be stored."
+    ),
+)
+def create_inquiry(
+    request: HttpRequest,
+    response: HttpResponse,
+    payload: InquiryRequest,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key",
+                                         description="1–255 printable characters, scoped to the caller."),
+):
+    key = idempotency_key if idempotency_key is not None else request.webhook_id
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1–255 printable ASCII characters.",
+                       details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid format", "type": "value_error"}])
+    accepted = services.inquiry_accept(
+        data=payload.model_dump(), raw_payload=request.parsed_json, caller=request.auth,
+        idempotency_key=key, fingerprint=services.body_fingerprint(request.body),
+    )
+    for name, value in getattr(request, "ratelimit_headers", {}).items():
+        response[name] = value
+    if accepted.replay:
+        response["Idempotent-Replayed"] = "true"
+    return WebhookResponse(
+        run_id=accepted.run_id, status=accepted.status, poll_url=poll_url(accepted.run_id),
+        idempotent_replay=accepted.replay,
+        message="Inquiry already accepted; this is the same run." if accepted.replay
+        else "Inquiry accepted; the workflow is running.",
+    )

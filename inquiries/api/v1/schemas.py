@@ -1,0 +1,124 @@
+"""Request and response shapes of API v1 (DESIGN §3). Field names are the seed's."""
+
+from typing import Any
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, EmailStr, Field, field_validator
+
+from inquiries.models import Intent, LeadTier, LLMBackend, RunStatus
+
+METADATA_MAX_BYTES = 8 * 1024
+METADATA_MAX_DEPTH = 5
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+class InquiryRequest(Schema):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    sender_name: str = Field(min_length=1, max_length=200)
+    sender_email: EmailStr = Field(max_length=254)
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = Field(min_length=1, max_length=5000)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description=f"Kept with the run; at most {METADATA_MAX_BYTES} bytes as JSON, "
+                                  f"{METADATA_MAX_DEPTH} levels deep.")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        import json
+
+        if value is None:
+            return value
+        if _depth(value) > METADATA_MAX_DEPTH:
+            raise ValueError(f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels")
+        if len(json.dumps(value, separators=(",", ":"))) > METADATA_MAX_BYTES:
+            raise ValueError(f"metadata is larger than {METADATA_MAX_BYTES} bytes")
+        return value
+
+
+class WebhookResponse(Schema):
+    run_id: UUID
+    status: RunStatus
+    message: str
+    poll_url: str
+    idempotent_replay: bool = False
+
+
+class StepOut(Schema):
+    agent: str
+    action: str
+    output: str
+    timestamp: str
+    node: str
+    sequence: int
+    duration_ms: int
+    model: str
+    llm_backend: LLMBackend | str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: str
+    attempt: int
+
+
+class RunStatusOut(Schema):
+    run_id: UUID
+    status: RunStatus
+    intent: Intent | str = Field(description="One of the ten taxonomy values, or empty before classification.")
+    intent_confidence: float | None
+    current_agent: str
+    agent_steps: list[StepOut]
+    final_response: str
+    lead_score: int | None
+    lead_tier: LeadTier | str
+    escalate: bool
+    escalation_reason: str
+    created_at: str
+    updated_at: str
+    error: str
+    sender_name: str
+    sender_email: str
+    subject: str
+    model_version: str
+    workflow_version: str
+    llm_backend: LLMBackend | str
+
+
+class RunListItem(Schema):
+    run_id: UUID
+    status: RunStatus
+    intent: Intent | str
+    sender_name: str
+    sender_email: str
+    subject: str
+    created_at: str
+    updated_at: str
+    escalate: bool
+    lead_tier: LeadTier | str
+
+
+class DeleteOut(Schema):
+    deleted: bool
+    run_id: UUID
+
+
+class ErrorOut(Schema):
+    error: str = Field(examples=["validation_error"])
+    message: str
+    details: list[Any] = []
+    request_id: str
+
+
+__all__ = [
+    "InquiryRequest", "WebhookResponse", "StepOut", "RunStatusOut", "RunListItem", "DeleteOut", "ErrorOut",
+]

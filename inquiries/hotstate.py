@@ -1,0 +1,79 @@
+"""The Redis hot plane of runs (DESIGN §4): TTL'd snapshots, step lists, idempotency cache.
+
+Every function here may fail silently (the breaker in autoflow.redis_client): callers always
+have PostgreSQL to fall back on, so losing Redis loses speed, not data.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+
+from autoflow.redis_client import hot
+
+
+def run_key(run_id) -> str:
+    return f"autoflow:run:{run_id}"
+
+
+def steps_key(run_id) -> str:
+    return f"autoflow:steps:{run_id}"
+
+
+def idempotency_key(scope: str, key: str) -> str:
+    digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+    return f"autoflow:idempotency:{digest}"
+
+
+def snapshot_write(payload: dict[str, Any]) -> bool:
+    """Store a run's RunStatus snapshot and its step list, as one round trip."""
+    run_id = payload["run_id"]
+    ttl = settings.RUN_SNAPSHOT_TTL_SECONDS
+
+    def write(r) -> bool:
+        pipe = r.pipeline(transaction=False)
+        pipe.set(run_key(run_id), json.dumps(payload, separators=(",", ":")), ex=ttl)
+        pipe.delete(steps_key(run_id))
+        if payload["agent_steps"]:
+            pipe.rpush(steps_key(run_id), *(json.dumps(s, separators=(",", ":")) for s in payload["agent_steps"]))
+            pipe.expire(steps_key(run_id), ttl)
+        pipe.execute()
+        return True
+
+    return hot(write, False)
+
+
+def snapshot_read(run_id) -> dict[str, Any] | None:
+    raw = hot(lambda r: r.get(run_key(run_id)), None)
+    return json.loads(raw) if raw else None
+
+
+def steps_read(run_id) -> list[dict[str, Any]] | None:
+    """The step list, or None when Redis does not have it (then ask PostgreSQL)."""
+    def read(r):
+        pipe = r.pipeline(transaction=False)
+        pipe.exists(run_key(run_id))
+        pipe.lrange(steps_key(run_id), 0, -1)
+        return pipe.execute()
+
+    found = hot(read, None)
+    if not found or not found[0]:
+        return None
+    return [json.loads(item) for item in found[1]]
+
+
+def idempotency_remember(*, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
+    value = json.dumps({"run_id": str(run_id), "fingerprint": fingerprint})
+    hot(lambda r: r.set(idempotency_key(scope, key), value, ex=max(ttl, 1)), None)
+
+
+def idempotency_recall(*, scope: str, key: str) -> dict[str, str] | None:
+    raw = hot(lambda r: r.get(idempotency_key(scope, key)), None)
+    return json.loads(raw) if raw else None
+
+
+def run_forget(run_id, idempotency: list[tuple[str, str]] = ()) -> None:
+    """Remove every Redis key of a run (snapshot, steps, idempotency cache entries)."""
+    keys = [run_key(run_id), steps_key(run_id), *(idempotency_key(s, k) for s, k in idempotency)]
+    hot(lambda r: r.delete(*keys), 0)

@@ -1,0 +1,201 @@
+"""The web tier as real processes: nginx in front, gunicorn for plain HTTP, daphne for WebSockets.
+
+    client ──▶ nginx HOST:PORT ──/api/v1/ws/, /ws/──▶ daphne (ASGI: Channels consumers)
+                               └─everything else───▶ gunicorn, WEB_WORKERS sync processes (WSGI)
+
+Why: daphne is the WebSocket server, but one daphne process serving plain HTTP through Django's
+sync-to-async hop is several times slower than WSGI workers (docs/benchmarks.md). nginx also
+buffers slow clients, caps body and header sizes, sets X-Real-IP for rate limiting, and answers
+its own errors (upstream down, too large) with the same JSON envelope as the app.
+
+Used by `make run` (scripts/run.py), the end-to-end tests (tests/live.py) and bench/.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.services import REPO, ServiceError, free_port, hand_over, log, port_open, service_user
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {run_dir}/nginx.pid;
+error_log {run_dir}/nginx-error.log warn;
+{user_line}
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path {run_dir}/tmp/body;
+    proxy_temp_path {run_dir}/tmp/proxy;
+    fastcgi_temp_path {run_dir}/tmp/fastcgi;
+    uwsgi_temp_path {run_dir}/tmp/uwsgi;
+    scgi_temp_path {run_dir}/tmp/scgi;
+
+    # Backstops only: the app answers its own, smaller cap (WEBHOOK_MAX_BODY_BYTES) with a 413.
+    client_max_body_size {max_body};
+    client_body_buffer_size 128k;
+    client_header_timeout 15s;
+    client_body_timeout 15s;
+    send_timeout 30s;
+    keepalive_timeout 65s;
+    large_client_header_buffers 4 16k;
+
+    map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
+
+    upstream autoflow_http {{ server 127.0.0.1:{http_port}; }}
+    upstream autoflow_ws {{ server 127.0.0.1:{ws_port}; }}
+
+    server {{
+        listen {listen};
+
+        location ~ ^/(api/v1/ws|ws)/ {{
+            proxy_pass http://autoflow_ws;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For "";
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 1h;
+        }}
+
+        location / {{
+            proxy_pass http://autoflow_http;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For "";
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 60s;
+        }}
+
+        error_page 502 503 504 = @unavailable;
+        error_page 413 = @too_large;
+        error_page 400 494 = @bad_request;
+
+        location @unavailable {{
+            default_type application/json;
+            add_header X-Request-ID $request_id always;
+            add_header Retry-After 5 always;
+            return 503 '{{"error":"service_unavailable","message":"AutoFlow is starting or restarting; nothing was stored. Retry shortly.","details":[],"request_id":"$request_id"}}';
+        }}
+        location @too_large {{
+            default_type application/json;
+            add_header X-Request-ID $request_id always;
+            return 413 '{{"error":"payload_too_large","message":"The request body is too large.","details":[],"request_id":"$request_id"}}';
+        }}
+        location @bad_request {{
+            default_type application/json;
+            add_header X-Request-ID $request_id always;
+            return 400 '{{"error":"bad_request","message":"The request is malformed or its headers are too large.","details":[],"request_id":"$request_id"}}';
+        }}
+    }}
+}}
+"""
+
+
+def find_nginx() -> str:
+    found = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        raise ServiceError("nginx not found. Install it (Debian: apt-get install nginx) or set NGINX_BIN.")
+    return found
+
+
+class WebStack:
+    """nginx + gunicorn + daphne for one environment. `processes` lists what must stay alive."""
+
+    def __init__(self, *, env: dict[str, str], host: str, port: int, run_dir: Path,
+                 http_workers: int | None = None, quiet: bool = False):
+        self.env = env
+        self.host = host
+        self.port = port
+        self.run_dir = Path(run_dir)
+        self.http_workers = http_workers or int(env.get("WEB_WORKERS", "3"))
+        self.http_port = free_port()
+        self.ws_port = free_port()
+        self.output = subprocess.DEVNULL if quiet else None
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def _write_nginx_conf(self) -> Path:
+        (self.run_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        user = service_user()
+        conf = self.run_dir / "nginx.conf"
+        listen = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        conf.write_text(NGINX_CONF.format(
+            run_dir=self.run_dir, user_line=f"user {user};" if user else "", listen=listen,
+            http_port=self.http_port, ws_port=self.ws_port,
+            max_body=f"{max(int(self.env.get('WEBHOOK_MAX_BODY_BYTES', 65536)) * 4, 1 << 20)}",
+        ))
+        hand_over(self.run_dir / "tmp")
+        return conf
+
+    def start(self, *, timeout: float = 60) -> None:
+        if port_open(self.port, "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host):
+            raise ServiceError(f"port {self.port} is already taken; choose another (PORT)")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        python = sys.executable
+        http_env = {**self.env, "DB_POOL": "false"}  # sync workers keep their own connection
+        self.processes["gunicorn"] = subprocess.Popen(
+            [python, "-m", "gunicorn", "autoflow.wsgi:application", "--bind", f"127.0.0.1:{self.http_port}",
+             "--workers", str(self.http_workers), "--worker-class", "sync", "--timeout", "60",
+             "--graceful-timeout", "10", "--max-requests", "20000", "--max-requests-jitter", "2000"],
+            cwd=REPO, env=http_env, start_new_session=True, stdout=self.output, stderr=self.output,
+        )
+        self.processes["daphne"] = subprocess.Popen(
+            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ws_port), "--access-log", os.devnull,
+             "autoflow.asgi:application"],
+            cwd=REPO, env=self.env, start_new_session=True, stdout=self.output, stderr=self.output,
+        )
+        conf = self._write_nginx_conf()
+        self.processes["nginx"] = subprocess.Popen(
+            [find_nginx(), "-c", str(conf), "-p", str(self.run_dir), "-e", str(self.run_dir / "nginx-error.log")],
+            cwd=self.run_dir, start_new_session=True, stdout=self.output, stderr=self.output,
+        )
+        deadline = time.monotonic() + timeout
+        for name, port in (("gunicorn", self.http_port), ("daphne", self.ws_port), ("nginx", self.port)):
+            host = self.host if name == "nginx" and self.host not in ("0.0.0.0", "") else "127.0.0.1"
+            while not port_open(port, host):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    self.stop()
+                    raise ServiceError(f"{name} exited with {process.returncode} while starting")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceError(f"{name} did not open port {port} within {timeout:.0f} s")
+                time.sleep(0.05)
+
+    def crashed(self) -> str | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return f"{name} exited with {process.returncode}"
+        return None
+
+    def stop(self) -> None:
+        signals = {"nginx": signal.SIGQUIT, "gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM}
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                process.send_signal(signals[name])
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        if self.port:
+            log(f"web tier on {self.port} stopped")
