@@ -8,6 +8,7 @@ without the secrets and allowlists the public contract requires (see `autoflow/c
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -171,8 +172,13 @@ CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
 CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
 CORS_URLS_REGEX = r"^/(api/|health).*$"
+CORS_ALLOW_HEADERS = (
+    *default_cors_headers,
+    "x-api-key", "x-admin-key", "idempotency-key", "x-request-id",
+    "webhook-id", "webhook-timestamp", "webhook-signature",
+)
 CORS_EXPOSE_HEADERS = [
-    "X-Request-ID", "X-Total-Count", "Retry-After",
+    "X-Request-ID", "X-Total-Count", "Retry-After", "Idempotent-Replayed",
     "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
 ]
 

@@ -38,3 +38,20 @@ def operator_client(client, operator):
 def auditor_client(client, auditor):
     client.force_login(auditor)
     return client
+
+
+@pytest.fixture(scope="session")
+def live():
+    """One live AutoFlow for the API contract tests (see tests/live.py)."""
+    import shutil
+
+    from scripts.services import scratch_base
+    from tests.live import LiveStack
+
+    base = scratch_base()
+    stack = LiveStack(base)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -3,11 +3,12 @@
 import os
 import re
 import subprocess
+import sys
 import time
 
 import httpx
 
-from scripts.services import free_port
+from scripts.services import REPO, free_port
 from scripts.web import WebStack
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
@@ -70,3 +71,46 @@ def admin_login(base: str, username: str, password: str) -> httpx.Client:
     assert response.status_code == 302, response.text[:500]
     assert response.headers["location"] == "/admin/"
     return client
+
+
+class LiveStack:
+    """AutoFlow as real processes on its own PostgreSQL and Redis (which tests may stop), migrated,
+    behind the real web tier. Keys are configured as production would have them."""
+
+    WEBHOOK_KEY = "wk_live_test_key_0123456789abcdef"
+    ADMIN_KEY = "ak_live_test_key_fedcba9876543210"
+    ORIGIN = "https://crm.example.com"
+
+    def __init__(self, base_dir, **overrides: str):
+        from scripts.services import PostgresServer, RedisServer
+
+        self.base_dir = base_dir
+        self.pg = PostgresServer(base_dir / "postgres", free_port())
+        self.redis = RedisServer(base_dir / "redis", free_port())
+        self.pg.start()
+        self.redis.start()
+        self.env = base_env(
+            DATABASE_URL=self.pg.url, REDIS_URL=self.redis.url, WEBHOOK_API_KEY=self.WEBHOOK_KEY,
+            AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m", CORS_ORIGINS=self.ORIGIN,
+            WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
+        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
+        self.web = start_web(self.env, base_dir / "web")
+        self.url = self.web.url
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.pg.url, autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def redis_client(self):
+        import redis
+
+        return redis.Redis.from_url(self.redis.url, decode_responses=True)
+
+    def stop(self) -> None:
+        self.web.stop()
+        self.redis.stop()
+        self.pg.stop()
