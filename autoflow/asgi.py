@@ -13,10 +13,10 @@ django_asgi_app = get_asgi_application()  # sets Django up before anything impor
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from autoflow.checks import refuse_to_start_on_errors  # noqa: E402
 from autoflow.routing import websocket_urlpatterns  # noqa: E402
+from autoflow.websocket_security import origin_checked  # noqa: E402
 
 # daphne does not run Django's system checks; a production server must not start misconfigured.
 refuse_to_start_on_errors()
@@ -24,6 +24,6 @@ refuse_to_start_on_errors()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -45,11 +45,15 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
         self.heartbeat: asyncio.Task | None = None
         self.group = run_group(self.run_id)
         token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [None])[0]
+        # Refusals are sent as close codes after accepting, so a client can tell why (a close
+        # before accepting reaches it only as a bare 403 handshake failure).
         if not await database_sync_to_async(_authorised)(self.scope, token):
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         snapshot = await database_sync_to_async(selectors.run_status)(run_id=self.run_id)
         if snapshot is None:
+            await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
         # Join before sending the snapshot, so that no event falls between the two.
