@@ -354,3 +354,20 @@ def test_cors_allowlist(api):
     assert "access-control-allow-origin" not in refused.headers
     exposed = submit(api, headers={"Origin": LiveStack.ORIGIN})
     assert "x-request-id" in exposed.headers["access-control-expose-headers"].lower()
+
+
+def test_nul_bytes_are_refused_in_text_and_neutralised_in_json(api, live):
+    # Found by the schemathesis fuzz: PostgreSQL cannot store U+0000 in text or JSONB.
+    assert_error(api.get("/api/v1/runs", params={"q": "a\x00b"}, headers=KEY), 422, "validation_error")
+    assert_error(submit(api, body=inquiry(subject="a\x00b")), 422, "validation_error")
+    assert_error(submit(api, body=inquiry(subject="   ")), 422, "validation_error")
+    accepted = submit(api, body=inquiry(metadata={"note": "a\x00b"}, extra="c\x00d"))
+    assert accepted.status_code == 200
+    [(metadata, raw)] = live.sql("SELECT i.metadata, i.raw_payload FROM inquiries_inquiry i JOIN inquiries_run r "
+                                 "ON r.inquiry_id = i.id WHERE r.id = %s", [accepted.json()["run_id"]])
+    assert metadata == {"note": "a\ufffdb"}
+    assert raw["extra"] == "c\ufffdd"
+
+
+def test_special_use_domains_are_accepted(api):
+    assert submit(api, body=inquiry(sender_email="it@printer.local")).status_code == 200

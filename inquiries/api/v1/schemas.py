@@ -3,13 +3,31 @@
 from typing import Any
 from uuid import UUID
 
+import email_validator
 from ninja import Schema
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
 from inquiries.models import Intent, LeadTier, LLMBackend, RunStatus
 
+# A CRM may hold addresses on special-use domains (.local, .test, …): the sender is a fact we
+# record, not a mailbox we verify. email-validator documents this list as the place to say so.
+email_validator.SPECIAL_USE_DOMAIN_NAMES = []
+
 METADATA_MAX_BYTES = 8 * 1024
 METADATA_MAX_DEPTH = 5
+# Some visible text, and no U+0000 (PostgreSQL cannot store it in text columns).
+TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def without_nul(value: Any) -> Any:
+    """JSON for a JSONB column: U+0000 cannot be stored there, so it becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -23,10 +41,10 @@ def _depth(value: Any, level: int = 0) -> int:
 class InquiryRequest(Schema):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    sender_name: str = Field(min_length=1, max_length=200)
+    sender_name: str = Field(min_length=1, max_length=200, pattern=TEXT)
     sender_email: EmailStr = Field(max_length=254)
-    subject: str = Field(min_length=1, max_length=500)
-    body: str = Field(min_length=1, max_length=5000)
+    subject: str = Field(min_length=1, max_length=500, pattern=TEXT)
+    body: str = Field(min_length=1, max_length=5000, pattern=TEXT)
     metadata: dict[str, Any] | None = Field(
         default=None, description=f"Kept with the run; at most {METADATA_MAX_BYTES} bytes as JSON, "
                                   f"{METADATA_MAX_DEPTH} levels deep.")
@@ -42,7 +60,7 @@ class InquiryRequest(Schema):
             raise ValueError(f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels")
         if len(json.dumps(value, separators=(",", ":"))) > METADATA_MAX_BYTES:
             raise ValueError(f"metadata is larger than {METADATA_MAX_BYTES} bytes")
-        return value
+        return without_nul(value)
 
 
 class WebhookResponse(Schema):

@@ -42,7 +42,8 @@ def list_runs(
     offset: int = Query(0, ge=0, le=1_000_000),
     status: RunStatus | None = None,
     intent: Intent | None = None,
-    q: str | None = Query(None, max_length=200, description="Part of the sender's name or e-mail, or the subject."),
+    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$",
+                          description="Part of the sender's name or e-mail, or the subject."),
 ):
     runs = selectors.run_list(status=status or "", intent=intent or "", q=(q or "").strip())
     response["X-Total-Count"] = str(runs.count())

@@ -6,7 +6,7 @@ from ninja import Header, Router
 
 from inquiries import services
 from inquiries.api.v1.auth import IntakeGate
-from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse
+from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse, without_nul
 from inquiries.errors import ApiError, ErrorCode
 
 router = Router(tags=["webhook"])
@@ -37,15 +37,16 @@ def create_inquiry(
     request: HttpRequest,
     response: HttpResponse,
     payload: InquiryRequest,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key",
-                                         description="1–255 printable characters, scoped to the caller."),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1, max_length=255,
+                                         pattern=IDEMPOTENCY_KEY.pattern,
+                                         description="1–255 printable ASCII characters, scoped to the caller."),
 ):
     key = idempotency_key if idempotency_key is not None else request.webhook_id
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1–255 printable ASCII characters.",
                        details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid format", "type": "value_error"}])
     accepted = services.inquiry_accept(
-        data=payload.model_dump(), raw_payload=request.parsed_json, caller=request.auth,
+        data=payload.model_dump(), raw_payload=without_nul(request.parsed_json), caller=request.auth,
         idempotency_key=key, fingerprint=services.body_fingerprint(request.body),
     )
     for name, value in getattr(request, "ratelimit_headers", {}).items():
