@@ -1,6 +1,9 @@
 # One image for the web server and the worker (docker-compose.yml runs both).
 FROM python:3.11-slim-bookworm
 
+# nginx fronts the web tier (scripts/web.py): gunicorn for HTTP, daphne for WebSockets.
+RUN apt-get update && apt-get install -y --no-install-recommends nginx && rm -rf /var/lib/apt/lists/*
+
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
@@ -14,4 +17,5 @@ ENV STATIC_ROOT=/app/staticfiles
 
 USER autoflow
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--access-log", "/dev/null", "autoflow.asgi:application"]
+ENV HOST=0.0.0.0 PORT=8000 AUTOFLOW_WEB_DIR=/tmp/autoflow-web
+CMD ["python", "-m", "scripts.web"]

@@ -91,6 +91,9 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast when the database is gone: a health probe or a webhook must not hang for minutes.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+# Server-side parameters let psycopg prepare the statements a process repeats (intake's INSERTs),
+# so PostgreSQL stops parsing and planning them on every request (docs/benchmarks.md).
+DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
 # Under ASGI Django's persistent connections must be off; the web server uses psycopg's pool
 # instead (autoflow/asgi.py sets DB_POOL). Sync processes (worker, commands) keep connections.
 if env.bool("DB_POOL", default=False):

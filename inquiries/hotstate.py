@@ -26,18 +26,35 @@ def idempotency_key(scope: str, key: str) -> str:
     return f"autoflow:idempotency:{digest}"
 
 
-def snapshot_write(payload: dict[str, Any]) -> bool:
-    """Store a run's RunStatus snapshot and its step list, as one round trip."""
+def _queue_snapshot(pipe, payload: dict[str, Any]) -> None:
     run_id = payload["run_id"]
     ttl = settings.RUN_SNAPSHOT_TTL_SECONDS
+    pipe.set(run_key(run_id), json.dumps(payload, separators=(",", ":")), ex=ttl)
+    pipe.delete(steps_key(run_id))
+    if payload["agent_steps"]:
+        pipe.rpush(steps_key(run_id), *(json.dumps(s, separators=(",", ":")) for s in payload["agent_steps"]))
+        pipe.expire(steps_key(run_id), ttl)
 
+
+def snapshot_write(payload: dict[str, Any]) -> bool:
+    """Store a run's RunStatus snapshot and its step list, as one round trip."""
     def write(r) -> bool:
         pipe = r.pipeline(transaction=False)
-        pipe.set(run_key(run_id), json.dumps(payload, separators=(",", ":")), ex=ttl)
-        pipe.delete(steps_key(run_id))
-        if payload["agent_steps"]:
-            pipe.rpush(steps_key(run_id), *(json.dumps(s, separators=(",", ":")) for s in payload["agent_steps"]))
-            pipe.expire(steps_key(run_id), ttl)
+        _queue_snapshot(pipe, payload)
+        pipe.execute()
+        return True
+
+    return hot(write, False)
+
+
+def accepted_write(*, snapshot: dict[str, Any], idempotency: dict[str, Any] | None = None) -> bool:
+    """After intake commits: the new run's snapshot and its idempotency cache entry, one round trip."""
+    def write(r) -> bool:
+        pipe = r.pipeline(transaction=False)
+        _queue_snapshot(pipe, snapshot)
+        if idempotency:
+            value = json.dumps({"run_id": str(idempotency["run_id"]), "fingerprint": idempotency["fingerprint"]})
+            pipe.set(idempotency_key(idempotency["scope"], idempotency["key"]), value, ex=max(idempotency["ttl"], 1))
         pipe.execute()
         return True
 

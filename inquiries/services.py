@@ -5,12 +5,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from autoflow.request_id import get_request_id
@@ -103,9 +105,8 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
             return _accept_new(data=data, raw_payload=raw_payload, caller=caller, source=source,
                                idempotency_key=idempotency_key, fingerprint=fingerprint,
                                replay_of=replay_of, actor=actor)
-        except IntegrityError:
-            if not idempotency_key:
-                raise
+        except _KeyTaken:
+            pass
         except OperationalError as exc:
             if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
                 raise ApiError(409, ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
@@ -127,46 +128,108 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
                    headers={"Retry-After": "1"})
 
 
+class _KeyTaken(Exception):
+    """The idempotency key belongs to a live claim of someone else's committed request."""
+
+
+def _insert_parts(instance, *, skip: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:
+    """Columns and database values of an unsaved instance, exactly as Django's INSERT would
+    compute them (defaults, auto_now, JSON adaptation), so raw SQL cannot drift from the models."""
+    fields = [
+        f for f in instance._meta.concrete_fields
+        if not f.generated and f.name not in skip and not (f.primary_key and isinstance(f, models.AutoField))
+    ]
+    columns = [connection.ops.quote_name(f.column) for f in fields]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    return columns, values
+
+
+def _intake_sql(*, claim: list[str] | None, inquiry: list[str], run: list[str], event: list[str]) -> str:
+    """One statement that claims the key (or takes over an expired claim), stores the inquiry and
+    the run only if the claim succeeded, and their two first events; it returns 1 if it stored."""
+    def cols(names: list[str]) -> str:
+        return ", ".join(names)
+
+    def marks(names: list[str]) -> str:
+        return ", ".join(["%s"] * len(names))
+
+    parts = []
+    guard = ""
+    if claim is not None:
+        parts.append(
+            f"claim AS (INSERT INTO inquiries_idempotencyrecord ({cols(claim)}) VALUES ({marks(claim)}) "
+            "ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, run_id = EXCLUDED.run_id, "
+            "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at "
+            "WHERE inquiries_idempotencyrecord.expires_at <= EXCLUDED.created_at RETURNING 1)"
+        )
+        guard = " WHERE EXISTS (SELECT 1 FROM claim)"
+    parts.append(f"inq AS (INSERT INTO inquiries_inquiry ({cols(inquiry)}) SELECT {marks(inquiry)}{guard} RETURNING id)")
+    parts.append(f'r AS (INSERT INTO inquiries_run ({cols(run)}, "inquiry_id") SELECT {marks(run)}, inq.id FROM inq '
+                 "RETURNING id)")
+    # One multi-row VALUES keeps the events' order (sibling CTEs run in no set order). It needs no
+    # guard: when the claim fails the caller rolls the whole transaction back.
+    parts.append(f"ev AS (INSERT INTO inquiries_runevent ({cols(event)}) VALUES ({marks(event)}), ({marks(event)}))")
+    return "WITH " + ", ".join(parts) + " SELECT count(*) FROM r"
+
+
+@lru_cache(maxsize=1)
+def _broker():
+    return get_broker()
+
+
 def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_key: str | None,
                 fingerprint: str, replay_of: Run | None, actor) -> Acceptance:
     now = timezone.now()
     run_id = uuid.uuid4()
     ttl = settings.IDEMPOTENCY_TTL_SECONDS
     request_id = get_request_id() or ""
+    inquiry = Inquiry(
+        sender_name=data["sender_name"], sender_email=data["sender_email"], subject=data["subject"],
+        body=data["body"], metadata=data.get("metadata") or {}, raw_payload=raw_payload, source=source,
+        api_client_id=caller.api_client_id, client_ip=caller.ip or None, request_id=request_id, created_at=now,
+    )
+    run = Run(id=run_id, inquiry=inquiry, replay_of=replay_of, workflow_version=settings.WORKFLOW_VERSION,
+              model_version=settings.MODEL_VERSION, queued_at=now, created_at=now)
+    label = f"user:{actor.get_username()}" if actor is not None else caller.label
+    events = [
+        RunEvent(run_id=run_id, type=RunEventType.RECEIVED, actor=actor, actor_label=label, request_id=request_id,
+                 created_at=now, message=f"Inquiry received via {InquirySource(source).label}",
+                 data={"client_ip": caller.ip, "idempotency_key": idempotency_key or "",
+                       "replay_of": str(replay_of.pk) if replay_of else ""}),
+        RunEvent(run_id=run_id, type=RunEventType.QUEUED, actor_label="system", request_id=request_id,
+                 created_at=now, message="Queued for the workflow"),
+    ]
+    claim = None
+    if idempotency_key:
+        claim = IdempotencyRecord(scope=caller.scope, key=idempotency_key, fingerprint=fingerprint, run_id=run_id,
+                                  created_at=now, expires_at=now + timedelta(seconds=ttl))
     with transaction.atomic():
-        if idempotency_key:
+        if claim is not None:
             with connection.cursor() as cursor:
                 # A concurrent duplicate waits for the first to commit, then replays; never forever.
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
-            IdempotencyRecord.objects.filter(scope=caller.scope, key=idempotency_key, expires_at__lte=now).delete()
-            # The foreign key to the run is checked at commit (Django's FKs are deferred).
-            IdempotencyRecord.objects.create(scope=caller.scope, key=idempotency_key, fingerprint=fingerprint,
-                                             run_id=run_id, created_at=now,
-                                             expires_at=now + timedelta(seconds=ttl))
-        inquiry = Inquiry.objects.create(
-            sender_name=data["sender_name"], sender_email=data["sender_email"], subject=data["subject"],
-            body=data["body"], metadata=data.get("metadata") or {}, raw_payload=raw_payload, source=source,
-            api_client_id=caller.api_client_id, client_ip=caller.ip or None, request_id=request_id, created_at=now,
-        )
         # The ORM broker writes the task in this same transaction: it exists iff the run does.
-        task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run_id), task_name=f"run-{run_id}", group="runs")
-        run = Run.objects.create(
-            id=run_id, inquiry=inquiry, replay_of=replay_of, workflow_version=settings.WORKFLOW_VERSION,
-            model_version=settings.MODEL_VERSION, q_task_id=task_id or "", queued_at=now, created_at=now,
-        )
-        label = f"user:{actor.get_username()}" if actor is not None else caller.label
-        RunEvent.objects.bulk_create([
-            RunEvent(run=run, type=RunEventType.RECEIVED, actor=actor, actor_label=label, request_id=request_id,
-                     created_at=now, message=f"Inquiry received via {InquirySource(source).label}",
-                     data={"client_ip": caller.ip, "idempotency_key": idempotency_key or "",
-                           "replay_of": str(replay_of.pk) if replay_of else ""}),
-            RunEvent(run=run, type=RunEventType.QUEUED, actor_label="system", request_id=request_id,
-                     created_at=now, message="Queued for the workflow", data={"task_id": task_id or ""}),
-        ])
-    hotstate.snapshot_write(selectors.run_status_payload(run, steps=[]))
+        run.q_task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run_id), task_name=f"run-{run_id}",
+                                   group="runs", broker=_broker()) or ""
+        events[1].data = {"task_id": run.q_task_id}
+        claim_parts = _insert_parts(claim) if claim is not None else None
+        inquiry_parts = _insert_parts(inquiry)
+        run_parts = _insert_parts(run, skip=("inquiry",))
+        event_parts = [_insert_parts(event) for event in events]
+        sql = _intake_sql(claim=claim_parts[0] if claim_parts else None, inquiry=inquiry_parts[0],
+                          run=run_parts[0], event=event_parts[0][0])
+        params = [*(claim_parts[1] if claim_parts else []), *inquiry_parts[1], *run_parts[1],
+                  *event_parts[0][1], *event_parts[1][1]]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            (stored,) = cursor.fetchone()
+        if not stored:
+            raise _KeyTaken  # rolls back the task row too
+    hot_values = {"snapshot": selectors.run_status_payload(run, steps=[])}
     if idempotency_key:
-        hotstate.idempotency_remember(scope=caller.scope, key=idempotency_key, fingerprint=fingerprint,
-                                      run_id=run_id, ttl=ttl)
+        hot_values["idempotency"] = {"scope": caller.scope, "key": idempotency_key, "fingerprint": fingerprint,
+                                     "run_id": run_id, "ttl": ttl}
+    hotstate.accepted_write(**hot_values)
     return Acceptance(run_id=run_id, status=run.status, replay=False)
 
 

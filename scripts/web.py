@@ -8,7 +8,8 @@ sync-to-async hop is several times slower than WSGI workers (docs/benchmarks.md)
 buffers slow clients, caps body and header sizes, sets X-Real-IP for rate limiting, and answers
 its own errors (upstream down, too large) with the same JSON envelope as the app.
 
-Used by `make run` (scripts/run.py), the end-to-end tests (tests/live.py) and bench/.
+Used by `make run` (scripts/run.py), the end-to-end tests (tests/live.py) and bench/, and run
+on its own (`python -m scripts.web`, the container's command) where the database is elsewhere.
 """
 
 import os
@@ -119,7 +120,7 @@ class WebStack:
         self.host = host
         self.port = port
         self.run_dir = Path(run_dir)
-        self.http_workers = http_workers or int(env.get("WEB_WORKERS", "3"))
+        self.http_workers = http_workers or int(env.get("WEB_WORKERS", "4"))
         self.http_port = free_port()
         self.ws_port = free_port()
         self.output = subprocess.DEVNULL if quiet else None
@@ -152,7 +153,8 @@ class WebStack:
         self.processes["gunicorn"] = subprocess.Popen(
             [python, "-m", "gunicorn", "autoflow.wsgi:application", "--bind", f"127.0.0.1:{self.http_port}",
              "--workers", str(self.http_workers), "--worker-class", "sync", "--timeout", "60",
-             "--graceful-timeout", "10", "--max-requests", "20000", "--max-requests-jitter", "2000"],
+             "--graceful-timeout", "10", "--max-requests", "20000", "--max-requests-jitter", "2000",
+             "--log-level", "warning", "--control-socket", str(self.run_dir / "gunicorn.ctl")],
             cwd=REPO, env=http_env, start_new_session=True, stdout=self.output, stderr=self.output,
         )
         self.processes["daphne"] = subprocess.Popen(
@@ -199,3 +201,36 @@ class WebStack:
         self.processes.clear()
         if self.port:
             log(f"web tier on {self.port} stopped")
+
+
+def main() -> int:
+    """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS)."""
+    stopping = False
+
+    def request_stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+    run_dir = Path(os.environ.get("AUTOFLOW_WEB_DIR") or (Path(os.environ.get("AUTOFLOW_RUN_DIR") or REPO / ".run") / "web"))
+    stack = WebStack(env=env, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
+                     run_dir=run_dir)
+    stack.start()
+    log(f"serving on {stack.url}/")
+    try:
+        while not stopping:
+            problem = stack.crashed()
+            if problem:
+                log(f"{problem}; stopping")
+                return 1
+            time.sleep(0.2)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -231,17 +231,22 @@ def test_rate_limits_fail_open_when_redis_is_down(client, settings):
 def test_a_failure_inside_the_transaction_leaves_nothing_behind(client, settings, monkeypatch):
     settings.WEBHOOK_API_KEY = ""
 
-    def fail(*args, **kwargs):
+    from inquiries import services
+
+    real = services._intake_sql
+
+    def fail_after_the_task_row(**kwargs):
+        assert OrmQ.objects.count() == 1  # the task row is already written in this transaction
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(RunEvent.objects, "bulk_create", fail)
+    monkeypatch.setattr(services, "_intake_sql", fail_after_the_task_row)
     client.raise_request_exception = False
     response = post(client, Idempotency_Key="k-atomic")
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
     assert (Run.objects.count(), Inquiry.objects.count(), IdempotencyRecord.objects.count(),
             OrmQ.objects.count()) == (0, 0, 0, 0)
-    monkeypatch.undo()
+    monkeypatch.setattr(services, "_intake_sql", real)
     assert post(client, Idempotency_Key="k-atomic").json()["idempotent_replay"] is False
 
 
