@@ -18,7 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.services import REPO, RUN_DIR, ServiceError, local_services, log
+from scripts.services import (
+    REPO,
+    RUN_DIR,
+    ServiceError,
+    StopRequest,
+    local_services,
+    log,
+    stop_processes,
+    supervise,
+)
 from scripts.web import WebStack
 
 LEFTOVERS = RUN_DIR / "children.pids"
@@ -57,20 +66,6 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True)
 
 
-def _stop(children: list[subprocess.Popen]) -> None:
-    # Signal the main process only: qcluster stops its own worker processes, in order.
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-
-
 def main() -> int:
     if (REPO / ".env").exists():
         # The same .env the settings read, so that DATABASE_URL/REDIS_URL there mean "use mine".
@@ -79,14 +74,7 @@ def main() -> int:
         environ.Env.read_env(REPO / ".env", overwrite=False)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
-    stopping = False
-
-    def request_stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
 
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     _end_leftovers()
@@ -102,7 +90,7 @@ def main() -> int:
         _manage(env, "migrate", "--noinput")
         _manage(env, "load_demo_data")
         _manage(env, "llm_status")
-        if stopping:
+        if stop.requested:
             return 0
         web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web")
         web.start()
@@ -110,21 +98,14 @@ def main() -> int:
                                   start_new_session=True)
         _record_children([*(p.pid for p in web.processes.values()), worker.pid])
         log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
-        exit_code = 0
         try:
-            while not stopping:
-                problem = web.crashed() or (
-                    f"worker exited with {worker.returncode}" if worker.poll() is not None else None
-                )
-                if problem:
-                    log(f"{problem}; stopping everything")
-                    exit_code = 1
-                    break
-                time.sleep(0.2)
+            exit_code = supervise(stop, lambda: web.crashed() or (
+                f"worker exited with {worker.returncode}" if worker.poll() is not None else None))
         finally:
             log("stopping web and worker")
             web.stop()
-            _stop([worker])
+            # The worker's main process only: qcluster stops its own worker processes, in order.
+            stop_processes([(worker, signal.SIGTERM)], timeout=20)
             LEFTOVERS.unlink(missing_ok=True)
             log("stopping local servers")
     return exit_code

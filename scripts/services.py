@@ -338,6 +338,45 @@ def local_services(*, persistent: bool, pg_port: int | None = None, redis_port: 
             shutil.rmtree(base, ignore_errors=True)
 
 
+def stop_processes(processes: list[tuple[subprocess.Popen, int]], *, timeout: float = 15) -> None:
+    """Ask each process to stop with its own signal, then kill what is left after `timeout`
+    (its whole process group: our children lead their own)."""
+    for process, signum in processes:
+        if process.poll() is None:
+            process.send_signal(signum)
+    deadline = time.monotonic() + timeout
+    for process, _ in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class StopRequest:
+    """Ctrl-C and SIGTERM as a flag, so that a supervisor stops its children itself, in order."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, signum, _frame) -> None:
+        self.requested = True
+
+
+def supervise(stop: StopRequest, problem) -> int:
+    """Wait until a stop is requested (0) or `problem()` names a failure (1)."""
+    while not stop.requested:
+        failure = problem()
+        if failure:
+            log(f"{failure}; stopping everything")
+            return 1
+        time.sleep(0.2)
+    return 0
+
+
 def _forward_signals(child: subprocess.Popen) -> None:
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):

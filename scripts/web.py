@@ -20,7 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.services import REPO, ServiceError, free_port, hand_over, log, port_open, service_user
+from scripts.services import (
+    REPO,
+    RUN_DIR,
+    ServiceError,
+    StopRequest,
+    free_port,
+    hand_over,
+    log,
+    port_open,
+    service_user,
+    stop_processes,
+    supervise,
+)
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -188,16 +200,7 @@ class WebStack:
 
     def stop(self) -> None:
         signals = {"nginx": signal.SIGQUIT, "gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM}
-        for name, process in self.processes.items():
-            if process.poll() is None:
-                process.send_signal(signals[name])
-        deadline = time.monotonic() + 15
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_processes([(process, signals[name]) for name, process in self.processes.items()])
         self.processes.clear()
         if self.port:
             log(f"web tier on {self.port} stopped")
@@ -205,31 +208,17 @@ class WebStack:
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS)."""
-    stopping = False
-
-    def request_stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
-    run_dir = Path(os.environ.get("AUTOFLOW_WEB_DIR") or (Path(os.environ.get("AUTOFLOW_RUN_DIR") or REPO / ".run") / "web"))
     stack = WebStack(env=env, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
-                     run_dir=run_dir)
+                     run_dir=Path(os.environ.get("AUTOFLOW_WEB_DIR") or RUN_DIR / "web"))
     stack.start()
     log(f"serving on {stack.url}/")
     try:
-        while not stopping:
-            problem = stack.crashed()
-            if problem:
-                log(f"{problem}; stopping")
-                return 1
-            time.sleep(0.2)
+        return supervise(stop, stack.crashed)
     finally:
         stack.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -43,15 +43,7 @@ def auditor_client(client, auditor):
 @pytest.fixture(scope="session")
 def live():
     """One live AutoFlow for the API contract tests (see tests/live.py)."""
-    import shutil
+    from tests.live import live_stack
 
-    from scripts.services import scratch_base
-    from tests.live import LiveStack
-
-    base = scratch_base()
-    stack = LiveStack(base)
-    try:
+    with live_stack() as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(base, ignore_errors=True)

@@ -1,7 +1,9 @@
 """Helpers for tests that run AutoFlow as real processes (web server, worker, `make run`)."""
 
+import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -114,3 +116,17 @@ class LiveStack:
         self.web.stop()
         self.redis.stop()
         self.pg.stop()
+
+
+@contextlib.contextmanager
+def live_stack(**overrides: str):
+    """A LiveStack in a scratch folder, removed afterwards."""
+    from scripts.services import scratch_base
+
+    base = scratch_base()
+    stack = LiveStack(base, **overrides)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(base, ignore_errors=True)

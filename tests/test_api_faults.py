@@ -3,14 +3,12 @@ run; with Redis stopped intake still answers 200 and reads fall back to PostgreS
 stopped intake answers 503 + Retry-After, and every run_id ever answered 200 exists afterwards."""
 
 import concurrent.futures
-import shutil
 import uuid
 
 import httpx
 import pytest
 
-from scripts.services import scratch_base
-from tests.live import LiveStack, wait_for
+from tests.live import live_stack, wait_for
 from tests.test_api_contract import KEY, inquiry
 
 pytestmark = pytest.mark.services
@@ -18,13 +16,9 @@ pytestmark = pytest.mark.services
 
 @pytest.fixture(scope="module")
 def stack():
-    base = scratch_base()
-    live = LiveStack(base)
-    try:
+    """Its own stack: these tests stop its PostgreSQL and Redis."""
+    with live_stack() as live:
         yield live
-    finally:
-        live.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _post(url: str, headers: dict, body: dict | None = None) -> httpx.Response:

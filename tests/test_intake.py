@@ -7,9 +7,11 @@ import hmac
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from autoflow.redis_client import get_redis, reset_redis_pool
@@ -279,3 +281,17 @@ def test_the_lock_wait_bound_stays_inside_the_intake_transaction(client, setting
     with connection.cursor() as cursor:
         cursor.execute("SHOW lock_timeout")
         assert cursor.fetchone()[0] == "0"  # SET LOCAL stays inside the intake transaction
+
+
+def test_an_expired_key_starts_a_new_run_and_the_claim_moves_to_it(client, settings):
+    settings.WEBHOOK_API_KEY = ""
+    first = post(client, Idempotency_Key="k-expiring").json()["run_id"]
+    IdempotencyRecord.objects.filter(key="k-expiring").update(expires_at=timezone.now() - timedelta(seconds=1))
+    get_redis().flushdb()  # the cache entry expires with the claim
+    second = post(client, Idempotency_Key="k-expiring").json()
+    assert second["idempotent_replay"] is False
+    assert second["run_id"] != first
+    record = IdempotencyRecord.objects.get(key="k-expiring")
+    assert str(record.run_id) == second["run_id"]
+    assert record.expires_at > timezone.now()
+    assert Run.objects.filter(pk=first).exists()  # the old run stays; only the key moved on
