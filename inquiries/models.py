@@ -202,10 +202,10 @@ class Inquiry(models.Model):
     raw_payload = models.JSONField(default=dict, blank=True, help_text="The request body as received.")
     source = models.CharField(max_length=16, choices=InquirySource.choices, default=InquirySource.API)
     api_client = models.ForeignKey(
-        ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+        ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries", db_index=False
     )
     contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries", db_index=False
     )
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
@@ -214,6 +214,11 @@ class Inquiry(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "inquiries"
+        # Nullable foreign keys get partial indexes: intake writes NULL there and pays nothing.
+        indexes = [
+            models.Index(fields=["api_client"], condition=Q(api_client__isnull=False), name="inquiry_api_client_idx"),
+            models.Index(fields=["contact"], condition=Q(contact__isnull=False), name="inquiry_contact_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=_in_choices("source", InquirySource),
                                    name="inquiry_source_valid"),
@@ -232,7 +237,7 @@ class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name="run id")
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="runs")
     replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays", db_index=False
     )
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     current_agent = models.CharField(max_length=64, default="queued")
@@ -266,11 +271,12 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Operator triage.
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_runs"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_runs",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     resolution_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -284,6 +290,9 @@ class Run(models.Model):
             models.Index(fields=["intent", "-created_at"], name="run_intent_created_idx"),
             models.Index(fields=["-created_at"], condition=Q(escalate=True), name="run_escalated_idx"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="run_lease_idx"),
+            models.Index(fields=["replay_of"], condition=Q(replay_of__isnull=False), name="run_replay_of_idx"),
+            models.Index(fields=["assigned_to"], condition=Q(assigned_to__isnull=False), name="run_assigned_to_idx"),
+            models.Index(fields=["resolved_by"], condition=Q(resolved_by__isnull=False), name="run_resolved_by_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=_in_choices("status", RunStatus),
@@ -329,7 +338,8 @@ class Run(models.Model):
 class RunStep(models.Model):
     """One finished graph node of a run, as the workflow recorded it (the seed's `agent_steps`)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # Indexed by the unique (run, sequence) below, which starts with it.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     sequence = models.PositiveIntegerField()
     key = models.CharField(max_length=100, help_text="Deterministic per run; a resumed run cannot record a step twice.")
     node = models.CharField(max_length=64)
@@ -373,12 +383,13 @@ class RunEvent(models.Model):
 
     Type = RunEventType
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (run, created_at) below, which starts with it.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=32, choices=RunEventType.choices)
     message = models.CharField(max_length=500, blank=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     actor_label = models.CharField(
         max_length=200, blank=True, help_text="Who acted, kept even if the user is later deleted."
@@ -388,7 +399,10 @@ class RunEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["run", "created_at"], name="runevent_run_created_idx")]
+        indexes = [
+            models.Index(fields=["run", "created_at"], name="runevent_run_created_idx"),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="runevent_actor_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=_in_choices("type", RunEventType), name="runevent_type_valid"),
         ]

@@ -40,12 +40,12 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _end_leftovers() -> None:
+def end_leftovers(record: Path = LEFTOVERS) -> None:
     """End the web and worker processes of a `make run` that was killed without cleaning up
     (each child leads its own process group, recorded with its command line)."""
-    if not LEFTOVERS.exists():
+    if not record.exists():
         return
-    for line in LEFTOVERS.read_text().splitlines():
+    for line in record.read_text().splitlines():
         pid_text, _, cmd_hex = line.partition(" ")
         pid = int(pid_text)
         if _cmdline(pid) and _cmdline(pid) == bytes.fromhex(cmd_hex):
@@ -55,7 +55,7 @@ def _end_leftovers() -> None:
             deadline = time.monotonic() + 5
             while _cmdline(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-    LEFTOVERS.unlink()
+    record.unlink()
 
 
 def _record_children(pids: list[int]) -> None:
@@ -77,7 +77,7 @@ def main() -> int:
     stop = StopRequest()
 
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    _end_leftovers()
+    end_leftovers()
     with local_services(
         persistent=True,
         pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),

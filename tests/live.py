@@ -90,14 +90,22 @@ class LiveStack:
         self.pg = PostgresServer(base_dir / "postgres", free_port())
         self.redis = RedisServer(base_dir / "redis", free_port())
         self.pg.start()
-        self.redis.start()
+        try:
+            self.redis.start()
+            self._configure(overrides)
+        except BaseException:
+            self.redis.stop()
+            self.pg.stop()
+            raise
+
+    def _configure(self, overrides: dict[str, str]) -> None:
         self.env = base_env(
             DATABASE_URL=self.pg.url, REDIS_URL=self.redis.url, WEBHOOK_API_KEY=self.WEBHOOK_KEY,
             AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m", CORS_ORIGINS=self.ORIGIN,
             WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
-        self.web = start_web(self.env, base_dir / "web")
+        self.web = start_web(self.env, self.base_dir / "web")
         self.url = self.web.url
 
     def sql(self, query: str, params=()) -> list[tuple]:

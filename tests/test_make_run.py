@@ -62,8 +62,11 @@ def _start(run_dir, ports: dict[str, int], **extra: str) -> Run:
 
 @pytest.fixture
 def run_dir():
+    from scripts.run import end_leftovers
+
     path = scratch_base()
     yield path
+    end_leftovers(path / "children.pids")  # whatever a failed or hung test left running
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -199,3 +199,9 @@ def test_database_timestamps_are_utc():
     with connection.cursor() as cursor:
         cursor.execute("SHOW TIME ZONE")
         assert cursor.fetchone()[0] == "UTC"
+
+
+def test_migrations_match_the_models():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero on drift
