@@ -53,8 +53,7 @@ def accepted_write(*, snapshot: dict[str, Any], idempotency: dict[str, Any] | No
         pipe = r.pipeline(transaction=False)
         _queue_snapshot(pipe, snapshot)
         if idempotency:
-            value = json.dumps({"run_id": str(idempotency["run_id"]), "fingerprint": idempotency["fingerprint"]})
-            pipe.set(idempotency_key(idempotency["scope"], idempotency["key"]), value, ex=max(idempotency["ttl"], 1))
+            _queue_idempotency(pipe, **idempotency)
         pipe.execute()
         return True
 
@@ -80,9 +79,14 @@ def steps_read(run_id) -> list[dict[str, Any]] | None:
     return [json.loads(item) for item in found[1]]
 
 
-def idempotency_remember(*, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
+def _queue_idempotency(pipe, *, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
     value = json.dumps({"run_id": str(run_id), "fingerprint": fingerprint})
-    hot(lambda r: r.set(idempotency_key(scope, key), value, ex=max(ttl, 1)), None)
+    pipe.set(idempotency_key(scope, key), value, ex=max(ttl, 1))
+
+
+def idempotency_remember(*, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
+    hot(lambda r: _queue_idempotency(r, scope=scope, key=key, fingerprint=fingerprint, run_id=run_id, ttl=ttl),
+        None)
 
 
 def idempotency_recall(*, scope: str, key: str) -> dict[str, str] | None:

@@ -13,7 +13,6 @@ from django.db import transaction
 
 logger = logging.getLogger("autoflow.realtime")
 
-RUNS_GROUP = "runs"
 TERMINAL_EVENTS = ("completed", "escalated", "error")
 
 

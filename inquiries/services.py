@@ -78,6 +78,12 @@ def body_fingerprint(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _in_progress() -> ApiError:
+    return ApiError(409, ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                    headers={"Retry-After": "1"})
+
+
 def _replay_or_conflict(*, run_id, stored_fingerprint: str, fingerprint: str) -> Acceptance | None:
     if stored_fingerprint != fingerprint:
         raise ApiError(422, ErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -109,9 +115,7 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
             pass
         except OperationalError as exc:
             if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-                raise ApiError(409, ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
-                               "A request with this Idempotency-Key is still being processed; retry shortly.",
-                               headers={"Retry-After": "1"}) from exc
+                raise _in_progress() from exc
             raise
         # Someone else claimed the key first (their transaction committed while ours waited).
         record = IdempotencyRecord.objects.filter(scope=caller.scope, key=idempotency_key).first()
@@ -123,34 +127,34 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
                                               run_id=record.run_id,
                                               ttl=int((record.expires_at - timezone.now()).total_seconds()))
                 return replay
-    raise ApiError(409, ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
-                   "A request with this Idempotency-Key is still being processed; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise _in_progress()
 
 
 class _KeyTaken(Exception):
     """The idempotency key belongs to a live claim of someone else's committed request."""
 
 
-def _insert_parts(instance, *, skip: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:
+def _insert_parts(instance, *, skip: tuple[str, ...] = ()) -> tuple[tuple[str, ...], list[Any]]:
     """Columns and database values of an unsaved instance, exactly as Django's INSERT would
     compute them (defaults, auto_now, JSON adaptation), so raw SQL cannot drift from the models."""
     fields = [
         f for f in instance._meta.concrete_fields
         if not f.generated and f.name not in skip and not (f.primary_key and isinstance(f, models.AutoField))
     ]
-    columns = [connection.ops.quote_name(f.column) for f in fields]
+    columns = tuple(connection.ops.quote_name(f.column) for f in fields)
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     return columns, values
 
 
-def _intake_sql(*, claim: list[str] | None, inquiry: list[str], run: list[str], event: list[str]) -> str:
+@lru_cache(maxsize=4)
+def _intake_sql(*, claim: tuple[str, ...] | None, inquiry: tuple[str, ...], run: tuple[str, ...],
+                event: tuple[str, ...]) -> str:
     """One statement that claims the key (or takes over an expired claim), stores the inquiry and
     the run only if the claim succeeded, and their two first events; it returns 1 if it stored."""
-    def cols(names: list[str]) -> str:
+    def cols(names: tuple[str, ...]) -> str:
         return ", ".join(names)
 
-    def marks(names: list[str]) -> str:
+    def marks(names: tuple[str, ...]) -> str:
         return ", ".join(["%s"] * len(names))
 
     parts = []

@@ -91,3 +91,17 @@ def test_postgres_down_answers_503_and_loses_nothing(stack):
     stored = {row[0] for row in stack.sql("SELECT id::text FROM inquiries_run")}
     assert set(answered) <= stored
     assert stack.sql("SELECT count(*) FROM inquiries_idempotencyrecord WHERE key LIKE 'pg-down-%%'") == [(0,)]
+
+
+def test_with_the_app_down_nginx_answers_503_with_the_envelope(stack):
+    """Last in this module: it kills the stack's HTTP workers."""
+    import os
+    import signal
+
+    os.killpg(stack.web.processes["gunicorn"].pid, signal.SIGKILL)
+    for response in (httpx.get(f"{stack.url}/health", timeout=10), _post(stack.url, {})):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        body = response.json()
+        assert body["error"] == "service_unavailable"
+        assert body["request_id"] == response.headers["x-request-id"]

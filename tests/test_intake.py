@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -295,3 +296,36 @@ def test_an_expired_key_starts_a_new_run_and_the_claim_moves_to_it(client, setti
     assert str(record.run_id) == second["run_id"]
     assert record.expires_at > timezone.now()
     assert Run.objects.filter(pk=first).exists()  # the old run stays; only the key moved on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_held_by_a_stuck_request_answers_409_after_the_bounded_wait(client, settings):
+    import psycopg
+
+    settings.WEBHOOK_API_KEY = ""
+    # Another request's claim on the same key, not committed (a request stuck mid-transaction).
+    held = psycopg.connect(**connection.get_connection_params())
+    # Without a bounded wait the request would block for good: give up the claim after 10 s so that
+    # such a regression fails (200 after 10 s) instead of hanging the suite.
+    safety = threading.Timer(10, held.close)
+    safety.start()
+    try:
+        held.execute(
+            "INSERT INTO inquiries_idempotencyrecord (scope, key, fingerprint, run_id, created_at, expires_at) "
+            "VALUES ('anonymous', 'k-held', %s, %s, now(), now() + interval '1 day')",
+            ["0" * 64, uuid.uuid4()],
+        )
+        started = time.monotonic()
+        response = post(client, Idempotency_Key="k-held")
+        waited = time.monotonic() - started
+    finally:
+        safety.cancel()
+        if not held.closed:
+            held.rollback()
+            held.close()
+    assert response.status_code == 409
+    assert response.json()["error"] == "idempotency_key_in_progress"
+    assert response["Retry-After"] == "1"
+    assert 1.5 < waited < 10  # lock_timeout is 2 s
+    assert Run.objects.count() == 0
+    assert post(client, Idempotency_Key="k-held").status_code == 200  # free once the other gave up

@@ -52,9 +52,8 @@ def forget_cached_clients() -> None:
         _client_cache.clear()
 
 
-def identify(request, raw_key: str | None) -> Caller | None:
+def identify(raw_key: str | None, *, ip: str = "") -> Caller | None:
     """The caller a key names: the bootstrap key, an active API client, or nobody (None)."""
-    ip = client_ip(request)
     if not raw_key:
         return None
     if settings.WEBHOOK_API_KEY and hmac.compare_digest(raw_key.encode(), settings.WEBHOOK_API_KEY.encode()):
@@ -83,7 +82,7 @@ class IntakeGate(APIKeyHeader):
     def authenticate(self, request, key: str | None) -> Caller:
         self._check_shape(request)
         ratelimit.enforce(request, group="intake-ip", value=client_ip(request))
-        caller = identify(request, key)
+        caller = identify(key, ip=client_ip(request))
         if caller is None:
             if settings.WEBHOOK_API_KEY:
                 raise _unauthorized()
@@ -138,7 +137,7 @@ class ReadKey(APIKeyHeader):
     param_name = "X-API-Key"
 
     def authenticate(self, request, key: str | None) -> Caller | None:
-        caller = identify(request, key)
+        caller = identify(key, ip=client_ip(request))
         if caller is None and not settings.WEBHOOK_API_KEY:
             return _anonymous(request)
         return caller

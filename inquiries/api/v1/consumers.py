@@ -17,17 +17,6 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 
 
-class _ScopeRequest:
-    """What the key check needs of a request, built from a WebSocket scope."""
-
-    def __init__(self, scope):
-        client = scope.get("client") or ("", 0)
-        self.META = {"REMOTE_ADDR": client[0]}
-        for name, value in scope.get("headers", []):
-            if name == b"x-real-ip":
-                self.META["HTTP_X_REAL_IP"] = value.decode("latin-1")
-
-
 def _authorised(scope, token: str | None) -> bool:
     from inquiries.api.v1.auth import identify
 
@@ -36,7 +25,7 @@ def _authorised(scope, token: str | None) -> bool:
     user = scope.get("user")
     if user is not None and user.is_authenticated and user.is_active and user.is_staff:
         return True
-    return identify(_ScopeRequest(scope), token) is not None
+    return identify(token) is not None
 
 
 class RunEventsConsumer(AsyncJsonWebsocketConsumer):

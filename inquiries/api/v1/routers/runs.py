@@ -14,24 +14,21 @@ ERRORS = dict.fromkeys((401, 404, 422, 500, 503), ErrorOut)
 router = Router(tags=["runs"], auth=READ_AUTH)
 
 
-def _not_found(run_id: UUID) -> Http404:
-    return Http404(f"No run {run_id}.")
+def _found(value, run_id: UUID):
+    """The value, or the API's 404 for an unknown run."""
+    if value is None:
+        raise Http404(f"No run {run_id}.")
+    return value
 
 
 @router.get("/status/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="Run status (Redis first)")
 def get_status(request: HttpRequest, run_id: UUID):
-    status = selectors.run_status(run_id=run_id)
-    if status is None:
-        raise _not_found(run_id)
-    return status
+    return _found(selectors.run_status(run_id=run_id), run_id)
 
 
 @router.get("/status/{run_id}/steps", response={200: list[StepOut], **ERRORS}, summary="Run steps, oldest first")
 def get_steps(request: HttpRequest, run_id: UUID):
-    steps = selectors.run_steps(run_id=run_id)
-    if steps is None:
-        raise _not_found(run_id)
-    return steps
+    return _found(selectors.run_steps(run_id=run_id), run_id)
 
 
 @router.get("/runs", response={200: list[RunListItem], **ERRORS}, summary="Recent runs, newest first")
@@ -52,10 +49,7 @@ def list_runs(
 
 @router.get("/runs/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="Full run status from PostgreSQL")
 def get_run(request: HttpRequest, run_id: UUID):
-    status = selectors.run_status_from_db(run_id=run_id)
-    if status is None:
-        raise _not_found(run_id)
-    return status
+    return _found(selectors.run_status_from_db(run_id=run_id), run_id)
 
 
 @router.delete("/runs/{run_id}", auth=AdminKey(), response={200: DeleteOut, **ERRORS},
