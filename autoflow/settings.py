@@ -5,6 +5,7 @@ Django's deploy hardening and the `autoflow.E00x` system checks that refuse a co
 without the secrets and allowlists the public contract requires (see `autoflow/checks.py`).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,6 +16,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# LangGraph checkpoints may load only the types of our state (CVE-2026-28277). LangGraph reads
+# this once, when first imported; settings load before any app module imports it.
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 
 APP_ENV = env.str("APP_ENV", default="development")
 PRODUCTION = APP_ENV == "production"
@@ -201,6 +206,19 @@ OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434").r
 LLM_MODEL = env.str("LLM_MODEL", default="llama3")
 LLM_BACKEND = env.str("LLM_BACKEND", default="auto")
 OLLAMA_PROBE_TIMEOUT = env.float("OLLAMA_PROBE_TIMEOUT", default=1.0)
+# Model calls (shared/notes/ollama-api.md §3.6, §9): a cold load sends no byte until the model is
+# in memory, so the first-byte wait is long; each call has its own deadline, each run a budget.
+OLLAMA_CONNECT_TIMEOUT = env.float("OLLAMA_CONNECT_TIMEOUT", default=3.0)
+OLLAMA_FIRST_BYTE_TIMEOUT = env.float("OLLAMA_FIRST_BYTE_TIMEOUT", default=120.0)
+OLLAMA_CALL_TIMEOUT = env.float("OLLAMA_CALL_TIMEOUT", default=150.0)
+LLM_RUN_BUDGET_SECONDS = env.float("LLM_RUN_BUDGET_SECONDS", default=240.0)
+OLLAMA_MAX_RETRIES = env.int("OLLAMA_MAX_RETRIES", default=2)
+OLLAMA_RETRY_INITIAL_SECONDS = env.float("OLLAMA_RETRY_INITIAL_SECONDS", default=0.5)
+OLLAMA_BREAKER_FAILURES = env.int("OLLAMA_BREAKER_FAILURES", default=3)
+OLLAMA_BREAKER_RESET_SECONDS = env.float("OLLAMA_BREAKER_RESET_SECONDS", default=30.0)
+OLLAMA_NUM_CTX = env.int("OLLAMA_NUM_CTX", default=4096)  # one value always: a change reloads the model
+OLLAMA_NUM_PREDICT = env.int("OLLAMA_NUM_PREDICT", default=512)
+OLLAMA_KEEP_ALIVE = env.str("OLLAMA_KEEP_ALIVE", default="30m")
 WEBHOOK_API_KEY = env.str("WEBHOOK_API_KEY", default="")
 AUTOFLOW_ADMIN_API_KEY = env.str("AUTOFLOW_ADMIN_API_KEY", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
@@ -222,6 +240,17 @@ WORKFLOW_VERSION = env.str("WORKFLOW_VERSION", default="1.0.0")
 AUTOFLOW_RUN_TASK = "orchestration.tasks.run_execute"
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
 RUN_TIMEOUT_SECONDS = env.int("RUN_TIMEOUT_SECONDS", default=300)
+# A worker holds a run's lease for the task timeout plus this slack; the reaper (every minute)
+# queues again the runs whose lease expired, or that waited in the queue longer than this.
+RUN_LEASE_SLACK_SECONDS = env.int("RUN_LEASE_SLACK_SECONDS", default=30)
+RUN_QUEUE_STALE_SECONDS = env.int("RUN_QUEUE_STALE_SECONDS", default=900)
+CHECKPOINT_RETENTION_DAYS = env.int("CHECKPOINT_RETENTION_DAYS", default=7)
+# Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
+LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
+LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
+# The FAQ agent answers only from an article that matches at least this well (ts_rank).
+KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
+COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
 
 # --- django-q2: the worker, on the ORM broker so an enqueue commits with the run ----------------

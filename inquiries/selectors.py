@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from . import hotstate
-from .models import Run, RunStep
+from .models import Contact, Run, RunStep
 
 
 def iso(moment: datetime | None) -> str:
@@ -108,3 +109,41 @@ def run_status_counts() -> dict[str, int]:
     for row in Run.objects.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+def contact_prior_inquiries(*, email: str, exclude_run_id=None) -> int:
+    """How many earlier inquiries the sender made (their contact's count, without this run's)."""
+    contact = Contact.objects.filter(email=email.strip().lower()).first()
+    if contact is None:
+        return 0
+    count = contact.inquiry_count
+    if exclude_run_id is not None and Run.objects.filter(pk=exclude_run_id, inquiry__contact=contact).exists():
+        count -= 1
+    return max(count, 0)
+
+
+# The query is the inquiry's own lexemes joined with OR: PostgreSQL stems them and drops stop
+# words, and ts_rank weighs title and keywords (A) above the body (B).
+_KB_SQL = """
+SELECT a.slug, a.title, a.body, ts_rank(a.search_vector, q.query) AS rank
+FROM inquiries_knowledgearticle a,
+     (SELECT to_tsquery('english', array_to_string(tsvector_to_array(to_tsvector('english', %s)), ' | ')) AS query) q
+WHERE a.is_published AND q.query <> ''::tsquery AND a.search_vector @@ q.query
+ORDER BY rank DESC, a.title
+LIMIT %s
+"""
+
+
+def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
+    """Published knowledge-base articles matching the text, best first, with their rank."""
+    if not text.strip():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_KB_SQL, [text[:5000], limit])
+        return [{"slug": slug, "title": title, "body": body, "rank": round(float(rank), 4)}
+                for slug, title, body, rank in cursor.fetchall()]
+
+
+def run_step_outputs(*, run_id, key: str) -> dict[str, Any] | None:
+    """The stored outputs of a run's step with this key, or None when it has not been recorded."""
+    return RunStep.objects.filter(run_id=run_id, key=key).values_list("outputs", flat=True).first()

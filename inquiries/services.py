@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -17,16 +18,24 @@ from django_q.tasks import async_task
 
 from autoflow.request_id import get_request_id
 
-from . import hotstate, selectors
+from . import hotstate, realtime, selectors
 from .errors import ApiError, ErrorCode
+from .events import run_event_record
 from .models import (
     ApiClient,
+    Contact,
+    EmailKind,
+    EmailStatus,
     IdempotencyRecord,
     Inquiry,
     InquirySource,
+    LeadScoreEntry,
+    OutboundEmail,
     Run,
     RunEvent,
     RunEventType,
+    RunStatus,
+    RunStep,
 )
 
 
@@ -249,3 +258,299 @@ def run_delete(*, run_id) -> bool:
         Inquiry.objects.filter(pk=inquiry_id, runs__isnull=True).delete()
     hotstate.run_forget(run_id, claims)
     return True
+
+
+# --- Run lifecycle (called by the worker; each change: Postgres, then Redis and a live event) -----
+
+STEP_EVENT = "step"
+TERMINAL_EVENT = {RunStatus.COMPLETED: "completed", RunStatus.ESCALATED: "escalated", RunStatus.ERROR: "error"}
+# Fields a workflow step may set on its run.
+RUN_STEP_FIELDS = frozenset({
+    "intent", "intent_confidence", "severity", "lead_score", "lead_tier", "escalate", "escalation_reason",
+    "handoff_summary", "draft_response", "final_response",
+})
+
+
+def _after_commit(run_id, event: dict[str, Any] | None) -> None:
+    """Once the change is committed: refresh the Redis snapshot and step list, then tell the
+    subscribers of run.<run_id>. Both are best effort: Postgres already has the truth."""
+    def publish() -> None:
+        payload = selectors.run_status_from_db(run_id=run_id)
+        if payload is None:
+            return
+        hotstate.snapshot_write(payload)
+        if event is not None:
+            realtime.publish_run_event(run_id, {**event, "run": payload})
+
+    transaction.on_commit(publish)
+
+
+def _locked_run(run_id) -> Run | None:
+    return Run.objects.select_for_update().filter(pk=run_id).first()
+
+
+@dataclass(frozen=True)
+class Claim:
+    run: Run
+    attempt: int
+
+
+def run_claim(*, run_id, owner: str, lease_seconds: int, max_attempts: int,
+              engine: dict[str, str] | None = None) -> Claim | None:
+    """Take the run's lease for one attempt. None when there is nothing to do here: the run is
+    gone or finished, another worker holds a live lease, or its attempts are used up (then the run
+    ends `error`, so that it is never `running` forever)."""
+    with transaction.atomic():
+        run = _locked_run(run_id)
+        if run is None or run.is_terminal:
+            return None
+        now = timezone.now()
+        if run.lease_expires_at and run.lease_expires_at > now and run.lease_owner and run.lease_owner != owner:
+            return None
+        if run.attempts >= max_attempts:
+            _finish(run, status=RunStatus.ERROR, error_code="attempts_exhausted",
+                    error=f"The run did not finish in {max_attempts} attempts.",
+                    message=f"Gave up after {max_attempts} attempts")
+            return None
+        run.attempts += 1
+        run.lease_owner = owner[:200]
+        run.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        run.started_at = run.started_at or now
+        if engine and (run.attempts == 1 or not run.llm_backend):
+            for field in ("llm_backend", "llm_model", "llm_model_digest", "llm_server_version"):
+                setattr(run, field, engine.get(field, "")[:Run._meta.get_field(field).max_length])
+        run.save(update_fields=["attempts", "lease_owner", "lease_expires_at", "started_at", "llm_backend",
+                                "llm_model", "llm_model_digest", "llm_server_version", "updated_at"])
+        first = run.attempts == 1
+        run_event_record(
+            run=run, type=RunEventType.STARTED if first else RunEventType.RETRIED, actor_label=f"worker:{owner}",
+            message=(f"Started on {run.get_llm_backend_display() or 'the workflow'}" if first
+                     else f"Attempt {run.attempts} of {max_attempts}"),
+            data={"attempt": run.attempts, "worker": owner, "llm_backend": run.llm_backend,
+                  "llm_model": run.llm_model},
+        )
+        _after_commit(run.pk, None)
+    return Claim(run=run, attempt=run.attempts)
+
+
+def run_step_record(*, run_id, key: str, node: str, agent: str, action: str, output: str = "",
+                    inputs: dict | None = None, outputs: dict | None = None, llm_backend: str = "",
+                    model: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                    started_at, finished_at, error: str = "", attempt: int = 1,
+                    run_fields: dict[str, Any] | None = None) -> tuple[RunStep, bool]:
+    """Record one finished workflow step, once: a step key already recorded (a resumed run
+    re-entering the node) returns the stored step and changes nothing. Returns (step, created)."""
+    run_fields = run_fields or {}
+    unknown = set(run_fields) - RUN_STEP_FIELDS
+    if unknown:
+        raise ValueError(f"a step may not set {sorted(unknown)}")
+    with transaction.atomic():
+        run = _locked_run(run_id)
+        if run is None:
+            raise Run.DoesNotExist(run_id)
+        existing = run.steps.filter(key=key).first()
+        if existing is not None:
+            return existing, False
+        sequence = (run.steps.aggregate(m=models.Max("sequence"))["m"] or 0) + 1
+        duration = max(int((finished_at - started_at).total_seconds() * 1000), 0)
+        step = RunStep.objects.create(
+            run=run, sequence=sequence, key=key, node=node, agent=agent, action=action[:200], output=output,
+            inputs=inputs or {}, outputs=outputs or {}, llm_backend=llm_backend, model=model[:200],
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, duration_ms=duration,
+            attempt=attempt, error=error, started_at=started_at, finished_at=finished_at,
+        )
+        for field, value in run_fields.items():
+            setattr(run, field, value)
+        run.current_agent = node
+        run.save(update_fields=[*run_fields, "current_agent", "updated_at"])
+        run_event_record(run=run, type=RunEventType.STEP, actor_label="system",
+                         message=f"{node}: {action}"[:500], data={"sequence": sequence, "node": node})
+        _after_commit(run.pk, {"type": STEP_EVENT, "step": selectors.step_payload(step)})
+    return step, True
+
+
+def run_note_event(*, run_id, type: RunEventType, message: str, data: dict | None = None) -> None:
+    """A system event on a run that changes nothing else (e.g. a fallback to the built-in engine)."""
+    run = Run.objects.filter(pk=run_id).first()
+    if run is not None:
+        run_event_record(run=run, type=type, message=message, data=data or {}, actor_label="system")
+
+
+def _finish(run: Run, *, status: str, error_code: str = "", error: str = "", message: str = "",
+            fields: dict[str, Any] | None = None, data: dict | None = None) -> None:
+    now = timezone.now()
+    for field, value in (fields or {}).items():
+        setattr(run, field, value)
+    run.status = status
+    run.finished_at = now
+    run.current_agent = "done" if status != RunStatus.ERROR else "failed"
+    run.lease_owner, run.lease_expires_at = "", None
+    if status == RunStatus.ESCALATED:
+        run.escalate = True
+    if status == RunStatus.ERROR:
+        run.error_code, run.error = error_code[:64], error
+    run.save()
+    event_type = {RunStatus.COMPLETED: RunEventType.COMPLETED, RunStatus.ESCALATED: RunEventType.ESCALATED,
+                  RunStatus.ERROR: RunEventType.FAILED}[status]
+    run_event_record(run=run, type=event_type, actor_label="system",
+                     message=message or run.get_status_display(),
+                     data={"error_code": error_code, "escalation_reason": run.escalation_reason, **(data or {})})
+    _after_commit(run.pk, {"type": TERMINAL_EVENT[status]})
+
+
+def run_finish(*, run_id, status: str, fields: dict[str, Any] | None = None, message: str = "",
+               error_code: str = "", error: str = "") -> bool:
+    """End a run (completed, escalated or error). Idempotent: an ended run stays as it ended."""
+    if status not in TERMINAL_EVENT:
+        raise ValueError(f"{status!r} is not a terminal status")
+    unknown = set(fields or {}) - RUN_STEP_FIELDS
+    if unknown:
+        raise ValueError(f"cannot set {sorted(unknown)} when finishing")
+    with transaction.atomic():
+        run = _locked_run(run_id)
+        if run is None or run.is_terminal:
+            return False
+        _finish(run, status=status, fields=fields, message=message, error_code=error_code, error=error)
+    return True
+
+
+def run_release(*, run_id, owner: str, error: str) -> None:
+    """An attempt failed with an unexpected error: give the lease back so the run is retried."""
+    with transaction.atomic():
+        run = _locked_run(run_id)
+        if run is None or run.is_terminal or run.lease_owner != owner:
+            return
+        run.lease_owner, run.lease_expires_at = "", timezone.now()
+        run.save(update_fields=["lease_owner", "lease_expires_at", "updated_at"])
+        run_event_record(run=run, type=RunEventType.RETRIED, actor_label=f"worker:{owner}",
+                         message=f"Attempt {run.attempts} failed; it will be retried"[:500],
+                         data={"attempt": run.attempts, "error": error[:1000]})
+        _after_commit(run.pk, None)
+
+
+def _enqueue(run: Run) -> None:
+    run.q_task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run.pk), task_name=f"run-{run.pk}-{run.attempts}",
+                               group="runs", broker=_broker()) or ""
+    run.queued_at = timezone.now()
+
+
+def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None) -> dict[str, int]:
+    """The safety net of every delivery problem (a killed worker, a timed-out task, a lost
+    message): running runs whose lease expired, or that waited in the queue too long, are queued
+    again, or ended `error` when out of attempts. A duplicate delivery is harmless: the lease
+    lets only one worker run a run."""
+    now = now or timezone.now()
+    counts = {"requeued": 0, "failed": 0}
+    expired = Run.objects.filter(status=RunStatus.RUNNING).filter(
+        models.Q(lease_expires_at__lt=now)
+        | models.Q(lease_expires_at__isnull=True, queued_at__lt=now - timedelta(seconds=stale_queue_seconds))
+    ).values_list("pk", flat=True)[:500]
+    for run_id in list(expired):
+        with transaction.atomic():
+            run = Run.objects.select_for_update(skip_locked=True).filter(
+                pk=run_id, status=RunStatus.RUNNING).first()
+            if run is None:
+                continue
+            lease_gone = run.lease_expires_at is not None and run.lease_expires_at < now
+            stale = run.lease_expires_at is None and run.queued_at and run.queued_at < now - timedelta(
+                seconds=stale_queue_seconds)
+            if not (lease_gone or stale):
+                continue
+            if run.attempts >= max_attempts:
+                _finish(run, status=RunStatus.ERROR, error_code="attempts_exhausted",
+                        error=f"The run did not finish in {max_attempts} attempts.",
+                        message=f"Gave up after {max_attempts} attempts")
+                counts["failed"] += 1
+                continue
+            _enqueue(run)
+            run.lease_owner, run.lease_expires_at = "", None
+            run.save(update_fields=["q_task_id", "queued_at", "lease_owner", "lease_expires_at", "updated_at"])
+            run_event_record(run=run, type=RunEventType.LEASE_EXPIRED, actor_label="reaper",
+                             message="Queued again: the worker's lease expired" if lease_gone
+                             else "Queued again: it waited too long in the queue",
+                             data={"attempts": run.attempts, "task_id": run.q_task_id})
+            _after_commit(run.pk, None)
+            counts["requeued"] += 1
+    return counts
+
+
+# --- CRM and e-mail: side effects of a run, each at most once per run -----------------------------
+
+def contact_record_inquiry(*, run_id, intent: str = "") -> Contact | None:
+    """Count the run's inquiry on its sender's contact (created on first contact). A replay or a
+    resumed run of the same inquiry does not count it twice: the inquiry keeps its contact."""
+    with transaction.atomic():
+        run = Run.objects.select_related("inquiry").filter(pk=run_id).first()
+        if run is None:
+            return None
+        inquiry = Inquiry.objects.select_for_update().get(pk=run.inquiry_id)
+        if inquiry.contact_id is not None:
+            contact = Contact.objects.select_for_update().get(pk=inquiry.contact_id)
+            if intent and contact.last_intent != intent:
+                contact.last_intent = intent
+                contact.save(update_fields=["last_intent", "updated_at"])
+            return contact
+        contact, _ = Contact.objects.select_for_update().get_or_create(
+            email=inquiry.sender_email.strip().lower(), defaults={"name": inquiry.sender_name[:200]})
+        contact.inquiry_count += 1
+        contact.last_intent = intent
+        contact.last_inquiry_at = inquiry.created_at
+        if not contact.name:
+            contact.name = inquiry.sender_name[:200]
+        contact.save()
+        inquiry.contact = contact
+        inquiry.save(update_fields=["contact"])
+    return contact
+
+
+def lead_score_record(*, run_id, score: int, tier: str, signals: dict[str, Any]) -> LeadScoreEntry | None:
+    """Keep the run's lead score in the sender's history (once per run) and on the contact."""
+    with transaction.atomic():
+        run = Run.objects.select_related("inquiry").filter(pk=run_id).first()
+        if run is None:
+            return None
+        existing = LeadScoreEntry.objects.filter(run=run).first()
+        if existing is not None:
+            return existing
+        contact, _ = Contact.objects.select_for_update().get_or_create(
+            email=run.inquiry.sender_email.strip().lower(), defaults={"name": run.inquiry.sender_name[:200]})
+        entry = LeadScoreEntry.objects.create(contact=contact, run=run, score=score, tier=tier, signals=signals)
+        contact.lead_score, contact.lead_tier = score, tier
+        contact.save(update_fields=["lead_score", "lead_tier", "updated_at"])
+    return entry
+
+
+def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> OutboundEmail | None:
+    """Send the run's reply to its sender through Django's e-mail backend, at most once whatever
+    the retries: the unique (run, kind) row is committed before sending, so a second call (a
+    resumed run, a double click) finds it and sends nothing. A crash between the commit and the
+    send leaves the row `pending`: never sent twice, and visible to operators."""
+    with transaction.atomic():
+        run = Run.objects.select_related("inquiry").filter(pk=run_id).first()
+        if run is None:
+            return None
+        email, created = OutboundEmail.objects.get_or_create(
+            run=run, kind=EmailKind.REPLY,
+            defaults={"to": run.inquiry.sender_email, "subject": _reply_subject(run.inquiry.subject),
+                      "body": body, "approved_by": approved_by},
+        )
+    if not created:
+        return email
+    try:
+        send_mail(email.subject, email.body, settings.DEFAULT_FROM_EMAIL, [email.to], fail_silently=False)
+    except Exception as exc:  # SMTP errors come in many types; the run records the failure
+        email.status, email.error = EmailStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        email.save(update_fields=["status", "error"])
+        return email
+    email.status, email.sent_at = EmailStatus.SENT, timezone.now()
+    email.save(update_fields=["status", "sent_at"])
+    with transaction.atomic():
+        run_event_record(run=run, type=RunEventType.REPLY_SENT, actor=approved_by,
+                         actor_label="" if approved_by else "system", message=f"Reply sent to {email.to}",
+                         data={"email_id": email.pk})
+    return email
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject.strip() or "Your inquiry"
+    return (subject if subject.lower().startswith("re:") else f"Re: {subject}")[:500]

@@ -40,6 +40,17 @@ def auditor_client(client, auditor):
     return client
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_checkpointer_pool(django_db_setup):
+    """The checkpointer keeps its own connections: close them before the test database is dropped."""
+    yield
+    from orchestration import tasks
+    from orchestration.checkpointer import close_checkpointer
+
+    tasks._graph.cache_clear()
+    close_checkpointer()
+
+
 @pytest.fixture(scope="session")
 def live():
     """One live AutoFlow for the API contract tests (see tests/live.py)."""

@@ -1,0 +1,336 @@
+"""The workflow (DESIGN §5): the seed's LangGraph graph, run with `thread_id = run_id` on the
+PostgreSQL checkpointer.
+
+    classify_intent ─route_by_intent─▶ faq_node | lead_node | support_node
+        ─route_after_agent─▶ handoff_node | synthesize_response_node ─▶ log_audit
+
+Every node, as it finishes, records its step through `inquiries.services.run_step_record`
+(Postgres, then the Redis snapshot and a `step` event on run.<run_id> after commit). A node's
+step has a fixed key, so a run resumed after a crash that re-enters a node whose step is already
+recorded returns that step's stored result instead of running it again: side effects (CRM,
+e-mail) happen once. The state keeps ids and decisions, not the inquiry text (loaded per run).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TypedDict
+
+from django.conf import settings
+from django.utils import timezone
+from langchain_core.messages import AIMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.runtime import Runtime
+
+from inquiries import selectors, services
+from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
+
+from . import policy
+from .llm import builtin
+from .llm.engine import Engine, Outcome
+
+
+class AgentState(TypedDict, total=False):
+    run_id: str
+    messages: Annotated[list, add_messages]
+    intent: str
+    family: str
+    intent_confidence: float
+    severity: str
+    escalation_reasons: list[str]
+    fallbacks: list[str]
+    kb_articles: list[str]
+    faq_answer: str
+    lead_score: int
+    lead_tier: str
+    support_summary: str
+    draft: str
+    final_response: str
+    escalated: bool
+
+
+@dataclass
+class RunContext:
+    """What every node of one run needs and the checkpoint must not hold."""
+
+    run_id: str
+    engine: Engine
+    inquiry: Inquiry
+    attempt: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    update: dict[str, Any]
+    action: str
+    output: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    run_fields: dict[str, Any] = field(default_factory=dict)
+    agent: str = ""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def node(agent: str) -> Callable:
+    """Make a workflow node of `fn(state, ctx) -> StepResult`: skip it when its step is already
+    recorded (a resumed run), otherwise time it and record its step."""
+    def decorate(fn: Callable[[AgentState, RunContext], StepResult]):
+        name = fn.__name__
+
+        # Not functools.wraps: LangGraph reads the signature to inject `runtime`.
+        def run_node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            ctx = runtime.context
+            stored = selectors.run_step_outputs(run_id=ctx.run_id, key=name)
+            if stored is not None:
+                return {**stored.get("state", {}), "messages": [AIMessage(content=f"{name}: (resumed)", name=name)]}
+            started = timezone.now()
+            result = fn(state, ctx)
+            meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
+            if result.outcome and result.outcome.fallback:
+                services.run_note_event(
+                    run_id=ctx.run_id, type=RunEventType.FALLBACK,
+                    message=f"{name}: Ollama failed ({result.outcome.failure}); the built-in engine answered",
+                    data={"node": name, "failure": result.outcome.failure, "detail": result.outcome.detail})
+            state_update = {k: _jsonable(v) for k, v in result.update.items()}
+            services.run_step_record(
+                run_id=ctx.run_id, key=name, node=name, agent=result.agent or agent, action=result.action,
+                output=result.output, inputs=result.inputs,
+                outputs={"state": state_update, **result.details,
+                         **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
+                            if result.outcome and result.outcome.fallback else {})},
+                started_at=started, finished_at=timezone.now(), attempt=ctx.attempt,
+                run_fields=result.run_fields, **meta,
+            )
+            return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
+
+        run_node.__name__ = run_node.__qualname__ = name
+        run_node.__doc__ = fn.__doc__
+        return run_node
+
+    return decorate
+
+
+def _text(ctx: RunContext) -> dict[str, str]:
+    inquiry = ctx.inquiry
+    return {"sender_name": inquiry.sender_name, "subject": inquiry.subject, "body": inquiry.body}
+
+
+def _fallbacks(state: AgentState, outcome: Outcome, node_name: str) -> list[str]:
+    found = list(state.get("fallbacks") or [])
+    if outcome.fallback:
+        found.append(f"{node_name}: {outcome.failure}")
+    return found
+
+
+@node(agent="classifier")
+def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
+    outcome = ctx.engine.classify(**_text(ctx))
+    value = outcome.value
+    confidence = policy.fallback_confidence(value.confidence) if outcome.fallback else value.confidence
+    family = str(INTENT_FAMILY[value.intent])
+    reasons = policy.classification_reasons(confidence=confidence,
+                                            fallback_failure=outcome.failure if outcome.fallback else "")
+    severity = value.severity if family == Family.SUPPORT else ""
+    return StepResult(
+        update={"intent": value.intent, "family": family, "intent_confidence": confidence,
+                "severity": severity, "escalation_reasons": reasons, "fallbacks": _fallbacks(state, outcome, "classify_intent")},
+        action=f"Classified as {value.intent} ({confidence:.2f}), routed to {family}",
+        output=value.reasoning, outcome=outcome, inputs={"subject": ctx.inquiry.subject},
+        details={"classification": value.model_dump()},
+        run_fields={"intent": value.intent, "intent_confidence": confidence, "severity": severity},
+    )
+
+
+def route_by_intent(state: AgentState) -> str:
+    return {Family.FAQ: "faq_node", Family.SALES: "lead_node", Family.SUPPORT: "support_node"}[state["family"]]
+
+
+@node(agent="faq_agent")
+def faq_node(state: AgentState, ctx: RunContext) -> StepResult:
+    text = f"{ctx.inquiry.subject}\n{ctx.inquiry.body}"
+    found = selectors.knowledge_search(text=text, limit=3)
+    articles = [a for a in found if a["rank"] >= settings.KB_MIN_RANK]
+    outcome = ctx.engine.answer_faq(**_text(ctx), articles=articles)
+    answer = outcome.value
+    reasons = list(state.get("escalation_reasons") or [])
+    if not answer.answerable or not answer.answer.strip():
+        reasons.append(policy.reason(policy.KB_NO_ANSWER,
+                                     "no article matched" if not articles else "the articles found do not answer it"))
+    used = [a["slug"] for a in articles]
+    return StepResult(
+        update={"kb_articles": used, "faq_answer": answer.answer if answer.answerable else "",
+                "escalation_reasons": reasons, "fallbacks": _fallbacks(state, outcome, "faq_node")},
+        action=(f"Answered from the knowledge base ({', '.join(used)})" if answer.answerable
+                else "The knowledge base has no answer"),
+        output=answer.answer[:2000], outcome=outcome,
+        inputs={"search": [{"slug": a["slug"], "rank": a["rank"]} for a in found]},
+        details={"answerable": answer.answerable},
+    )
+
+
+@node(agent="lead_agent")
+def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
+    explicit = builtin.lead_signals(ctx.inquiry.subject, ctx.inquiry.body)
+    outcome = ctx.engine.lead_signals(**_text(ctx))
+    model = outcome.value
+    # What the text states explicitly wins; the model only fills gaps (its values were validated).
+    seats = explicit.seats if explicit.seats >= 0 else model.seats
+    budget = explicit.budget if explicit.budget >= 0 else model.budget
+    timeline = explicit.timeline if explicit.timeline != "unknown" else model.timeline
+    urgent = explicit.urgent or model.urgent
+    prior = selectors.contact_prior_inquiries(email=ctx.inquiry.sender_email, exclude_run_id=ctx.run_id)
+    scored = policy.lead_score(seats=seats, budget=budget, timeline=timeline, urgent=urgent,
+                               prior_inquiries=prior, intent=state["intent"])
+    signals = {"seats": seats, "budget": budget, "timeline": timeline, "urgent": urgent,
+               "prior_inquiries": prior, "points": scored.points}
+    services.lead_score_record(run_id=ctx.run_id, score=scored.score, tier=scored.tier, signals=signals)
+    return StepResult(
+        update={"lead_score": scored.score, "lead_tier": scored.tier,
+                "fallbacks": _fallbacks(state, outcome, "lead_node")},
+        action=f"Lead scored {scored.score} ({scored.tier})",
+        output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
+        outcome=outcome, details={"signals": signals},
+        run_fields={"lead_score": scored.score, "lead_tier": scored.tier},
+    )
+
+
+_SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+@node(agent="support_agent")
+def support_node(state: AgentState, ctx: RunContext) -> StepResult:
+    outcome = ctx.engine.assess_support(**_text(ctx), intent=state["intent"])
+    floor, _ = builtin.severity_of(f"{ctx.inquiry.subject}\n{ctx.inquiry.body}", state["intent"])
+    # Explicit words ("production down", "data breach") set a floor no model can lower.
+    severity = max(outcome.value.severity, state.get("severity") or Severity.LOW, floor, key=_SEVERITY_ORDER.index)
+    reasons = list(state.get("escalation_reasons") or []) + policy.severity_reasons(severity)
+    return StepResult(
+        update={"severity": str(severity), "support_summary": outcome.value.summary, "escalation_reasons": reasons,
+                "fallbacks": _fallbacks(state, outcome, "support_node")},
+        action=f"Severity {severity}", output=outcome.value.summary, outcome=outcome,
+        run_fields={"severity": str(severity)},
+    )
+
+
+def route_after_agent(state: AgentState) -> str:
+    return "handoff_node" if state.get("escalation_reasons") else "synthesize_response_node"
+
+
+def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
+    facts = [f"Intent: {state.get('intent')}"]
+    if state.get("faq_answer"):
+        facts.append(f"Answer from our knowledge base: {state['faq_answer']}")
+    if state.get("lead_tier"):
+        facts.append(f"Lead tier: {state['lead_tier']} (hot: sales calls today; warm: within one business day)")
+    if state.get("severity"):
+        facts.append(f"Severity: {state['severity']} (critical: an engineer is on it now; high: update within "
+                     "four business hours; otherwise within one business day)")
+    if state.get("escalation_reasons"):
+        facts.append("A team member will review this personally before anything else is promised.")
+    args = {"faq_answer": state.get("faq_answer", ""), "lead_tier": state.get("lead_tier", ""),
+            "severity": state.get("severity", ""), "escalated": bool(state.get("escalation_reasons"))}
+    return "\n".join(facts), args
+
+
+@node(agent="responder")
+def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
+    context, args = _reply_context(state)
+    outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
+    body = outcome.value.body.strip()
+    return StepResult(
+        update={"draft": body, "final_response": body, "fallbacks": _fallbacks(state, outcome, "synthesize")},
+        action="Drafted the reply", output=body, outcome=outcome,
+        run_fields={"draft_response": body, "final_response": body},
+    )
+
+
+_NEXT_STEP = {
+    policy.LOW_CONFIDENCE: "Check the intent, correct it if needed, then approve or edit the draft.",
+    policy.HIGH_SEVERITY: "Contact the sender now; involve the on-call engineer if production is affected.",
+    policy.KB_NO_ANSWER: "Answer the question, and consider adding a knowledge-base article for it.",
+    policy.MODEL_OUTPUT_INVALID: "Review the built-in engine's draft; the model's answer could not be used.",
+    policy.MODEL_UNAVAILABLE: "Review the built-in engine's result; check that Ollama is running.",
+}
+
+
+def handoff_summary(state: AgentState, ctx: RunContext) -> str:
+    inquiry = ctx.inquiry
+    prior = selectors.contact_prior_inquiries(email=inquiry.sender_email, exclude_run_id=ctx.run_id)
+    first = inquiry.body.strip().split("\n", 1)[0][:300]
+    tried = [f"classified as {state.get('intent')} with confidence {state.get('intent_confidence', 0):.2f}"]
+    if state.get("kb_articles") is not None and state.get("family") == Family.FAQ:
+        tried.append("knowledge base: " + (", ".join(state["kb_articles"]) or "no matching article"))
+    if state.get("lead_tier"):
+        tried.append(f"lead score {state.get('lead_score')} ({state['lead_tier']})")
+    if state.get("severity"):
+        tried.append(f"severity {state['severity']}")
+    if state.get("fallbacks"):
+        tried.append("fell back to the built-in engine: " + "; ".join(state["fallbacks"]))
+    reasons = state.get("escalation_reasons") or []
+    steps = [_NEXT_STEP[r.split(":", 1)[0]] for r in reasons if r.split(":", 1)[0] in _NEXT_STEP]
+    return "\n".join([
+        f"Who: {inquiry.sender_name} <{inquiry.sender_email}>, {prior} earlier inquir{'y' if prior == 1 else 'ies'}",
+        f"What: {inquiry.subject} \u2014 {first}",
+        f"Tried: {'; '.join(tried)}",
+        f"Why a human: {'; '.join(reasons)}",
+        f"Next step: {' '.join(dict.fromkeys(steps)) or 'Review the run and reply.'}",
+    ])
+
+
+@node(agent="handoff")
+def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
+    context, args = _reply_context(state)
+    outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
+    summary = handoff_summary(state, ctx)
+    reasons = state.get("escalation_reasons") or []
+    draft = outcome.value.body.strip()
+    return StepResult(
+        update={"draft": draft, "escalated": True, "fallbacks": _fallbacks(state, outcome, "handoff")},
+        action="Handed off to an operator: " + ", ".join(r.split(":", 1)[0] for r in reasons),
+        output=summary, outcome=outcome,
+        run_fields={"escalate": True, "escalation_reason": "; ".join(reasons), "handoff_summary": summary,
+                    "draft_response": draft},
+    )
+
+
+@node(agent="auditor")
+def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
+    services.contact_record_inquiry(run_id=ctx.run_id, intent=state.get("intent", ""))
+    escalated = bool(state.get("escalation_reasons"))
+    email = None
+    if not escalated and state.get("final_response"):
+        email = services.outbound_email_send_once(run_id=ctx.run_id, body=state["final_response"])
+    if escalated:
+        action = "Escalated: no reply is sent until an operator approves it"
+    elif email is not None:
+        action = f"Reply {email.status} to {email.to}"
+    else:
+        action = "No reply to send"
+    return StepResult(
+        update={}, action=action, output="",
+        details={"email_id": email.pk if email else None, "email_status": email.status if email else "",
+                 "fallbacks": state.get("fallbacks") or []},
+    )
+
+
+def build_graph(checkpointer=None):
+    graph = StateGraph(AgentState, context_schema=RunContext)
+    for fn in (classify_intent, faq_node, lead_node, support_node, handoff_node, synthesize_response_node,
+               log_audit):
+        graph.add_node(fn.__name__, fn)
+    graph.add_edge(START, "classify_intent")
+    graph.add_conditional_edges("classify_intent", route_by_intent, ["faq_node", "lead_node", "support_node"])
+    for agent in ("faq_node", "lead_node", "support_node"):
+        graph.add_conditional_edges(agent, route_after_agent, ["handoff_node", "synthesize_response_node"])
+    graph.add_edge("handoff_node", "log_audit")
+    graph.add_edge("synthesize_response_node", "log_audit")
+    graph.add_edge("log_audit", END)
+    return graph.compile(checkpointer=checkpointer)

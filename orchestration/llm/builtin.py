@@ -1,0 +1,156 @@
+"""The built-in engine: deterministic, no network, fast. It routes on its own (the classifier),
+rates severity and reads buying signals with explicit rules, answers from the knowledge base and
+writes replies from templates. It is also the fallback whenever Ollama fails mid-run.
+"""
+
+import re
+
+from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
+
+from .classifier import get_classifier
+from .types import Classification, FaqAnswer, LeadSignals, Reply, SupportAssessment
+
+NAME = "builtin"
+MODEL = "autoflow-builtin-1"
+
+# Severity rules: the first list that matches wins. Words, not substrings.
+_CRITICAL = (
+    r"production (is )?down", r"(site|service|system|platform|everything|app) (is )?down", r"outage",
+    r"data (loss|breach|leak)", r"(security|data) breach", r"(key|password|credentials?) (has |have )?(leaked|been compromised)",
+    r"nothing works", r"all (of )?(our )?customers", r"lost (all|our) data", r"hacked",
+)
+_HIGH = (
+    r"urgent(ly)?", r"asap", r"immediately", r"critical", r"blocked", r"cannot (log ?in|access)",
+    r"can'?t (log ?in|access)", r"locked out", r"charged twice", r"double charged?", r"fraud", r"missing (runs|data)",
+    r"not working at all", r"every (request|call|post) (fails|returns)", r"deadline", r"audit",
+)
+_MEDIUM_INTENTS = {Intent.BUG_REPORT, Intent.BILLING_ISSUE, Intent.COMPLAINT}
+
+
+def _matches(patterns, text: str) -> list[str]:
+    return [p for p in patterns if re.search(rf"\b{p}\b", text)]
+
+
+def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
+    lowered = text.lower()
+    if found := _matches(_CRITICAL, lowered):
+        return Severity.CRITICAL, found
+    if found := _matches(_HIGH, lowered):
+        return Severity.HIGH, found
+    if intent in _MEDIUM_INTENTS:
+        return Severity.MEDIUM, []
+    return Severity.LOW, []
+
+
+def classify(subject: str, body: str) -> Classification:
+    prediction = get_classifier().predict(subject, body)
+    severity = Severity.LOW
+    if INTENT_FAMILY[prediction.intent] == Family.SUPPORT:
+        severity, _ = severity_of(f"{subject}\n{body}", prediction.intent)
+    top = sorted(prediction.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:3]
+    return Classification(
+        intent=prediction.intent, confidence=prediction.confidence, severity=severity,
+        reasoning="classifier: " + ", ".join(f"{intent} {p:.2f}" for intent, p in top),
+    )
+
+
+def assess_support(subject: str, body: str, intent: str) -> SupportAssessment:
+    severity, found = severity_of(f"{subject}\n{body}", intent)
+    why = f" (signals: {', '.join(re.sub(r'[^a-z ]', '', f) for f in found)})" if found else ""
+    first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0][:200]
+    return SupportAssessment(severity=severity, summary=f"{Intent(intent).label}, severity {severity}{why}: {first}")
+
+
+_NUMBER = r"(\d{1,3}(?:[,.]\d{3})+|\d+)"
+_SEATS = re.compile(rf"{_NUMBER}\s*(?:\+\s*)?(?:-\s*)?(?:seats?|users?|people|persons?|agents?|employees|licen[cs]es|"
+                    rf"members|staff|reps?|-person|person)\b", re.I)
+_BUDGET = re.compile(rf"(?:[$€£]\s?{_NUMBER}\s?(k|m)?\b|{_NUMBER}\s?(k|m)?\s?(?:usd|eur|gbp|dollars|euros)\b)", re.I)
+_BUDGET_WORDS = re.compile(r"\bbudget (?:is |has been |was )?(?:approved|allocated|set aside|signed off)\b", re.I)
+_NOW = re.compile(r"\b(asap|immediately|right away|this week|today|tomorrow|this month|next week|urgent(?:ly)?|"
+                  r"as soon as possible|before (?:the )?end of (?:the )?month)\b", re.I)
+_QUARTER = re.compile(r"\b(this quarter|next month|within (?:\d+|a few|two|three) (?:weeks|months)|before "
+                      r"(?:january|february|march|april|may|june|july|august|september|october|november|december)|"
+                      r"q[1-4])\b", re.I)
+_LATER = re.compile(r"\b(next year|next quarter|later this year|in the future|eventually|20\d\d)\b", re.I)
+_URGENT = re.compile(r"\b(urgent(?:ly)?|asap|immediately|as soon as possible|quickly|deadline)\b", re.I)
+
+
+def _to_int(number: str) -> int:
+    return int(re.sub(r"[,.]", "", number))
+
+
+def lead_signals(subject: str, body: str) -> LeadSignals:
+    text = f"{subject}\n{body}"
+    seats = max((_to_int(m.group(1)) for m in _SEATS.finditer(text)), default=-1)
+    budget = -1
+    for match in _BUDGET.finditer(text):
+        number = match.group(1) or match.group(3)
+        unit = (match.group(2) or match.group(4) or "").lower()
+        value = _to_int(number) * {"k": 1_000, "m": 1_000_000}.get(unit, 1)
+        budget = max(budget, value)
+    if budget < 0 and _BUDGET_WORDS.search(text):
+        budget = 0  # a budget exists, amount unknown
+    if _NOW.search(text):
+        timeline = "now"
+    elif _QUARTER.search(text):
+        timeline = "this_quarter"
+    elif _LATER.search(text):
+        timeline = "later"
+    else:
+        timeline = "unknown"
+    return LeadSignals(seats=min(seats, 1_000_000), budget=min(budget, 1_000_000_000), timeline=timeline,
+                       urgent=bool(_URGENT.search(text)))
+
+
+def answer_faq(subject: str, body: str, articles: list[dict]) -> FaqAnswer:
+    """Answer from the best article when the search found one that matches well enough."""
+    if not articles:
+        return FaqAnswer(answerable=False)
+    best = articles[0]
+    return FaqAnswer(answerable=True, answer=best["body"].strip())
+
+
+def first_name(name: str) -> str:
+    parts = name.strip().split()
+    return parts[0] if parts else "there"
+
+
+def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, faq_answer: str = "",
+                lead_tier: str = "", severity: str = "", escalated: bool = False) -> Reply:
+    """A reply that reads like a competent person wrote it; the specifics come from the run."""
+    hello = f"Hi {first_name(sender_name)},"
+    about = f" about \u201c{subject.strip()}\u201d" if subject.strip() else ""
+    family = INTENT_FAMILY.get(intent, Family.FAQ)
+    if family == Family.FAQ and faq_answer:
+        middle = [f"Thanks for your question{about}.", faq_answer,
+                  "If this doesn't fully answer it, just reply to this e-mail and we'll take it from there."]
+    elif family == Family.FAQ:
+        middle = [f"Thanks for getting in touch{about}.",
+                  "I've passed your message to a colleague who knows this area best; you'll hear from us "
+                  "within one business day."]
+    elif intent == Intent.DEMO_REQUEST:
+        middle = [f"Thanks for your interest{about} \u2014 we'd be glad to show you the product.",
+                  "Could you send two or three time slots that suit you over the next week, and tell us roughly "
+                  "how many people will join and which tools you use today? We'll tailor the demo to that."]
+    elif family == Family.SALES:
+        pace = {"hot": "A member of our sales team will contact you today",
+                "warm": "A member of our sales team will contact you within one business day",
+                }.get(lead_tier, "A member of our sales team will get back to you shortly")
+        extra = {
+            Intent.PRICING: "In the meantime, our plans and prices are listed on our pricing page; annual "
+                            "billing saves two months.",
+            Intent.UPGRADE: "Upgrading keeps all your data and settings, and the change applies straight away.",
+        }.get(intent, "It helps us to know your team size and when you'd like to get started.")
+        middle = [f"Thanks for reaching out{about}.", f"{pace} to go through the details with you.", extra]
+    else:
+        response = {"critical": "We are treating this as critical and an engineer is looking at it now.",
+                    "high": "We've marked this as high priority and will update you within four business hours.",
+                    }.get(severity, "We'll look into it and get back to you within one business day.")
+        sorry = ("I'm sorry for the trouble this has caused. " if intent in (Intent.COMPLAINT, Intent.BUG_REPORT,
+                                                                            Intent.BILLING_ISSUE) else "")
+        middle = [f"Thanks for letting us know{about}.", f"{sorry}{response}".strip(),
+                  "If you have a screenshot, an error message or the time it happened, reply to this e-mail "
+                  "with it \u2014 that helps us fix it faster."]
+    if escalated:
+        middle.append("A member of our team is reviewing your message personally.")
+    return Reply(body="\n\n".join([hello, *middle, f"Best regards,\nThe {company} team"]))

@@ -1,0 +1,120 @@
+"""One small interface over both engines. A node asks the run's engine; when the run is on
+Ollama and Ollama fails (unavailable, out of budget, or still invalid after one repair), the
+built-in engine answers instead and the outcome says so, so the policy can decide."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from django.conf import settings
+
+from inquiries.models import LLMBackend
+
+from . import builtin, prompts
+from .ollama import OllamaClient
+from .probe import active_backend, probe_ollama
+from .types import (
+    Classification,
+    FaqAnswer,
+    LeadSignals,
+    LLMError,
+    Reply,
+    StructuredOutputError,
+    SupportAssessment,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    value: T
+    backend: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    fallback: bool = False
+    failure: str = ""  # "llm_unavailable" | "model_output_invalid" when the fallback answered
+    detail: str = ""
+
+    def step_meta(self) -> dict:
+        return {"llm_backend": self.backend, "model": self.model, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens}
+
+
+def engine_info(backend: str) -> dict[str, str]:
+    """What a run records about the engine it starts on."""
+    if backend == LLMBackend.OLLAMA:
+        probe = probe_ollama()
+        return {"llm_backend": backend, "llm_model": settings.LLM_MODEL, "llm_model_digest": probe.model_digest,
+                "llm_server_version": probe.version}
+    return {"llm_backend": LLMBackend.BUILTIN, "llm_model": builtin.MODEL, "llm_model_digest": "",
+            "llm_server_version": ""}
+
+
+def choose_backend() -> str:
+    return active_backend()
+
+
+class Engine:
+    def __init__(self, backend: str, *, budget_seconds: float | None = None):
+        self.backend = backend
+        self.deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
+                                            else settings.LLM_RUN_BUDGET_SECONDS)
+        self.client = OllamaClient() if backend == LLMBackend.OLLAMA else None
+
+    def _run(self, ollama_call: Callable[[float], tuple[T, object]], fallback: Callable[[], T]) -> Outcome[T]:
+        if self.client is None:
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL)
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True, failure="llm_unavailable",
+                           detail="the run's model budget is spent")
+        try:
+            value, result = ollama_call(min(settings.OLLAMA_CALL_TIMEOUT, remaining))
+        except StructuredOutputError as exc:
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True,
+                           failure="model_output_invalid", detail=str(exc)[:500])
+        except LLMError as exc:
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True, failure="llm_unavailable",
+                           detail=f"{exc.code}: {exc}"[:500])
+        return Outcome(value, LLMBackend.OLLAMA, result.model, result.prompt_tokens, result.completion_tokens)
+
+    def _structured(self, system: str, user: str, model_cls):
+        return lambda timeout: self.client.structured(system=system, user=user, model_cls=model_cls,
+                                                      timeout=timeout)
+
+    def classify(self, *, sender_name: str, subject: str, body: str) -> Outcome[Classification]:
+        user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
+        return self._run(self._structured(prompts.CLASSIFY, user, Classification),
+                         lambda: builtin.classify(subject, body))
+
+    def assess_support(self, *, sender_name: str, subject: str, body: str, intent: str) -> Outcome[SupportAssessment]:
+        user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
+        return self._run(self._structured(prompts.SUPPORT, user, SupportAssessment),
+                         lambda: builtin.assess_support(subject, body, intent))
+
+    def lead_signals(self, *, sender_name: str, subject: str, body: str) -> Outcome[LeadSignals]:
+        user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
+        return self._run(self._structured(prompts.LEAD, user, LeadSignals),
+                         lambda: builtin.lead_signals(subject, body))
+
+    def answer_faq(self, *, sender_name: str, subject: str, body: str, articles: list[dict]) -> Outcome[FaqAnswer]:
+        if not articles:  # nothing to answer from: no model can help, and none is asked
+            return Outcome(FaqAnswer(answerable=False), self.backend if self.client is None else LLMBackend.BUILTIN,
+                           builtin.MODEL)
+        context = "\n\n".join(f"## {a['title']}\n{a['body']}" for a in articles)
+        user = f"<articles>\n{context}\n</articles>\n\n" + prompts.wrap_inquiry(
+            sender_name=sender_name, subject=subject, body=body)
+        return self._run(self._structured(prompts.FAQ, user, FaqAnswer),
+                         lambda: builtin.answer_faq(subject, body, articles))
+
+    def draft_reply(self, *, sender_name: str, subject: str, body: str, intent: str, context: str,
+                    template_args: dict) -> Outcome[Reply]:
+        system = prompts.REPLY.format(company=settings.COMPANY_NAME)
+        user = f"<context>\n{context}\n</context>\n\n" + prompts.wrap_inquiry(
+            sender_name=sender_name, subject=subject, body=body)
+        return self._run(self._structured(system, user, Reply),
+                         lambda: builtin.draft_reply(intent=intent, sender_name=sender_name, subject=subject,
+                                                     company=settings.COMPANY_NAME, **template_args))
