@@ -1,13 +1,33 @@
-"""A fake Ollama HTTP server for tests: real HTTP on a loopback port, Ollama's wire format.
+"""A fake Ollama HTTP server for tests: real HTTP on a loopback port, Ollama's wire format
+(shared/notes/ollama-api.md §1, §3, §8), with knobs for the faults a real server shows.
 
-Only the metadata endpoints so far (`/api/version`, `/api/tags`); the chat endpoint and its fault
-knobs join when the workflow needs them.
+`fake.faults` is a queue: each chat request takes the next fault, then `fake.mode` applies.
+Faults: ok, slow (headers after `fake.delay` s), 500, 503, 404, 400, invalid_json, fenced,
+wrong_enum, done_false, length, error_line, empty, reset (connection dropped mid-body).
+Connection refused is a closed port: stop the server (`fake.stop()`) or point at one.
+
+Answers are built from the request's JSON-schema `format`: `fake.answers[<first property>]`
+overrides the defaults below (e.g. answers["intent"] = {...} for the classification).
 """
 
 import hashlib
 import json
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEFAULT_ANSWERS = {
+    "intent": {"intent": "faq", "confidence": 0.93, "severity": "low", "reasoning": "asks how the trial works"},
+    "severity": {"severity": "medium", "summary": "The sender reports a problem (fake model)."},
+    "seats": {"seats": -1, "budget": -1, "timeline": "unknown", "urgent": False},
+    "answerable": {"answerable": True, "answer": "Yes: every plan starts with a 14-day free trial (fake model)."},
+    "body": {"body": "Hi there,\n\nThanks for your message (fake model).\n\nBest regards,\nThe AutoFlow team"},
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 class FakeOllama:
@@ -15,9 +35,17 @@ class FakeOllama:
         self.models = list(models if models is not None else ["llama3:latest"])
         self.version = version
         self.requests: list[str] = []
+        self.chat_bodies: list[dict] = []
+        self.faults: list[str] = []
+        self.mode = "ok"
+        self.delay = 0.0
+        self.answers: dict[str, dict] = {}
+        self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args) -> None:
                 pass
 
@@ -35,25 +63,166 @@ class FakeOllama:
                     self._json(200, {"version": fake.version})
                 elif self.path == "/api/tags":
                     self._json(200, {"models": [
-                        {"name": name, "model": name, "digest": "sha256:" + hashlib.sha256(name.encode()).hexdigest(),
+                        {"name": name, "model": name, "digest": fake.digest(name),
                          "size": 4_661_224_676, "details": {"family": "llama", "parameter_size": "8.0B"}}
                         for name in fake.models
                     ]})
                 else:
                     self._json(404, {"error": "not found"})
 
+            def do_POST(self) -> None:  # noqa: N802
+                fake.requests.append(f"POST {self.path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path != "/api/chat":
+                    self._json(404, {"error": "not found"})
+                    return
+                try:
+                    body = json.loads(raw)
+                except ValueError as exc:
+                    self._json(400, {"error": f"invalid character: {exc}"})
+                    return
+                fake.chat_bodies.append(body)
+                model = body.get("model") or ""
+                if not model:
+                    self._json(400, {"error": "model is required"})
+                    return
+                if not body.get("messages"):  # load-only request (warm-up)
+                    self._json(200, {"model": model, "created_at": _now(), "message": {"role": "assistant",
+                                     "content": ""}, "done": True, "done_reason": "load"})
+                    return
+                fault = fake.next_fault()
+                if fault == "slow":
+                    time.sleep(fake.delay)
+                if fault == "404" or not any(m in (model, f"{model}:latest") for m in fake.models):
+                    self._json(404, {"error": f"model '{model}' not found"})
+                    return
+                if fault == "500":
+                    self._json(500, {"error": "model runner has unexpectedly stopped, this may be due to resource "
+                                              "limitations or an internal error, check ollama server logs for details"})
+                    return
+                if fault == "503":
+                    self._json(503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
+                    return
+                if fault == "400":
+                    self._json(400, {"error": "invalid think value"})
+                    return
+                content = fake.content_for(body.get("format"), fault)
+                self.reply(model, content, fault, stream=body.get("stream", True))
+
+            def reply(self, model: str, content: str, fault: str, *, stream: bool) -> None:
+                done = {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+                        "done": True, "done_reason": "length" if fault == "length" else "stop",
+                        "total_duration": 912_000_000, "load_duration": 1_000_000, "prompt_eval_count": 211,
+                        "prompt_eval_duration": 80_000_000, "eval_count": 37, "eval_duration": 800_000_000}
+                if not stream:
+                    if fault == "done_false":
+                        self._json(200, {"model": model, "created_at": _now(),
+                                         "message": {"role": "assistant", "content": content}, "done": False})
+                        return
+                    self._json(200, {**done, "message": {"role": "assistant", "content": content}})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                pieces = [content[i:i + 12] for i in range(0, len(content), 12)] or [""]
+
+                def send_line(obj: dict) -> None:
+                    data = (json.dumps(obj) + "\n").encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+
+                for index, piece in enumerate(pieces):
+                    send_line({"model": model, "created_at": _now(), "message": {"role": "assistant", "content": piece},
+                               "done": False})
+                    if fault == "error_line" and index == 0:
+                        send_line({"error": "an error was encountered while running the model: unexpected EOF"})
+                        self.wfile.write(b"0\r\n\r\n")
+                        return
+                    if fault == "reset" and index == 0:
+                        self.wfile.flush()
+                        self.connection.close()
+                        return
+                if fault != "done_false":
+                    send_line(done)
+                self.wfile.write(b"0\r\n\r\n")
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._running = False
+
+    @staticmethod
+    def digest(name: str) -> str:
+        return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+    def next_fault(self) -> str:
+        with self._lock:
+            return self.faults.pop(0) if self.faults else self.mode
+
+    def content_for(self, schema, fault: str) -> str:
+        if fault == "empty":
+            return ""
+        if fault == "invalid_json":
+            return "Sure! Here is what I think: the intent is probably faq."
+        properties = list((schema or {}).get("properties", {})) if isinstance(schema, dict) else []
+        key = properties[0] if properties else "body"
+        answer = dict(DEFAULT_ANSWERS.get(key, {}))
+        answer.update(self.answers.get(key, {}))
+        if fault == "wrong_enum":
+            answer = {**answer, **{k: "banana" for k in answer if k in ("intent", "severity", "timeline")}}
+        text = json.dumps(answer)
+        if fault == "fenced":
+            return f"```json\n{text}\n```"
+        return text
+
+    @property
+    def chat_count(self) -> int:
+        return len(self.chat_bodies)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeOllama":
+    def start(self) -> "FakeOllama":
         self.thread.start()
+        self._running = True
         return self
 
+    def stop(self) -> None:
+        if self._running:
+            self.server.shutdown()
+            self.server.server_close()
+            self._running = False
+
+    def __enter__(self) -> "FakeOllama":
+        return self.start()
+
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
+
+
+def main() -> None:
+    """Serve a fake Ollama on a port for tests that run the worker as another process:
+    `python -m tests.fake_ollama PORT_FILE [MODE] [DELAY]` writes the URL to PORT_FILE."""
+    import sys
+
+    fake = FakeOllama()
+    if len(sys.argv) > 2:
+        fake.mode = sys.argv[2]
+    if len(sys.argv) > 3:
+        fake.delay = float(sys.argv[3])
+    fake.start()
+    with open(sys.argv[1], "w") as out:
+        out.write(fake.url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -203,7 +203,7 @@ class OllamaClient:
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: getattr(exc, "retryable", False)),
             stop=stop_after_attempt(settings.OLLAMA_MAX_RETRIES + 1) | stop_before_delay(budget),
-            wait=wait_exponential_jitter(initial=settings.OLLAMA_RETRY_INITIAL_SECONDS, max=8, jitter=0.5),
+            wait=wait_exponential_jitter(multiplier=settings.OLLAMA_RETRY_INITIAL_SECONDS, max=8, jitter=0.5),
             reraise=True,
         )
         try:
