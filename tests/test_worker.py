@@ -1,0 +1,188 @@
+"""The worker as real processes: `manage.py qcluster` on the ORM broker, the web tier, the fake
+Ollama as its own process, PostgreSQL and Redis of their own. Inquiries go in over HTTP; the
+tests watch over HTTP, WebSocket and SQL — and kill the worker with SIGKILL mid-run."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+import websockets
+
+from scripts.services import REPO
+from tests.live import LiveStack, live_stack
+
+pytestmark = pytest.mark.services
+
+TERMINAL = ("completed", "escalated", "error")
+
+
+@pytest.fixture(scope="module")
+def fake_ollama(tmp_path_factory):
+    """The fake Ollama in a process of its own, each model call taking 0.8 s."""
+    port_file = tmp_path_factory.mktemp("fake-ollama") / "url"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), "slow", "0.8"], cwd=REPO)
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text()):
+        assert time.monotonic() < deadline, "fake Ollama did not start"
+        time.sleep(0.05)
+    yield port_file.read_text()
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def stack(fake_ollama):
+    with live_stack(OLLAMA_BASE_URL=fake_ollama, LLM_BACKEND="auto", RUN_TIMEOUT_SECONDS="20",
+                    RUN_LEASE_SLACK_SECONDS="2", Q_WORKERS="2") as live:
+        subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=live.env, check=True,
+                       capture_output=True)
+        yield live
+
+
+def start_worker(stack: LiveStack) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=stack.env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """SIGKILL goes to every process of the cluster (a crash); SIGTERM to its main process only,
+    which stops its own workers in order."""
+    if worker.poll() is None:
+        if sig == signal.SIGKILL:
+            os.killpg(worker.pid, sig)
+        else:
+            worker.send_signal(sig)
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+
+
+@pytest.fixture
+def worker(stack):
+    proc = start_worker(stack)
+    yield proc
+    kill_worker(proc, signal.SIGTERM)
+
+
+def submit(stack: LiveStack, subject: str, body: str) -> str:
+    response = httpx.post(f"{stack.url}/api/v1/webhook", timeout=10, headers={
+        "X-API-Key": stack.WEBHOOK_KEY, "Idempotency-Key": str(uuid.uuid4())},
+        json={"sender_name": "Dana Lee", "sender_email": f"dana+{uuid.uuid4().hex[:6]}@example.com",
+              "subject": subject, "body": body})
+    assert response.status_code == 200, response.text
+    return response.json()["run_id"]
+
+
+def status(stack: LiveStack, run_id: str) -> dict:
+    response = httpx.get(f"{stack.url}/api/v1/status/{run_id}", headers={"X-API-Key": stack.WEBHOOK_KEY}, timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def wait_terminal(stack: LiveStack, run_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = status(stack, run_id)
+        if current["status"] in TERMINAL:
+            return current
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} not terminal after {timeout}s: {current}")
+
+
+def test_a_real_worker_takes_runs_to_their_end_with_live_progress(stack, worker):
+    run_id = submit(stack, "Free trial", "Is there a free trial, and do I need a credit card to start it?")
+
+    async def watch() -> list[dict]:
+        url = stack.url.replace("http", "ws") + f"/api/v1/ws/{run_id}?token={stack.WEBHOOK_KEY}"
+        events = []
+        async with websockets.connect(url, open_timeout=10) as ws:
+            while True:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if event["type"] != "heartbeat":
+                    events.append(event)
+                if event["type"] in TERMINAL:
+                    return events
+
+    seen_in_flight = []
+
+    async def poll_while_running() -> None:
+        for _ in range(200):
+            current = await asyncio.to_thread(status, stack, run_id)
+            if current["status"] == "running" and current["agent_steps"]:
+                seen_in_flight.append(current["current_agent"])
+            if current["status"] in TERMINAL:
+                return
+            await asyncio.sleep(0.1)
+
+    async def both():
+        return await asyncio.gather(watch(), poll_while_running())
+
+    events, _ = asyncio.run(both())
+
+    final = wait_terminal(stack, run_id)
+    assert final["status"] == "completed"
+    assert final["llm_backend"] == "ollama"
+    assert [s["node"] for s in final["agent_steps"]] == [
+        "classify_intent", "faq_node", "synthesize_response_node", "log_audit"]
+    assert seen_in_flight  # /status showed progress while the run was in flight
+    assert events[0]["type"] == "snapshot"
+    step_nodes = [e["step"]["node"] for e in events if e["type"] == "step"]
+    assert step_nodes[-1] == "log_audit"
+    assert events[-1]["type"] == "completed"
+    assert events[-1]["run"]["status"] == "completed"
+    assert stack.sql("SELECT count(*) FROM inquiries_outboundemail WHERE run_id = %s", [run_id]) == [(1,)]
+
+
+def test_kill_9_mid_run_resumes_from_the_checkpoint_and_finishes_once(stack):
+    first = start_worker(stack)
+    run_id = submit(stack, "Free trial", "How long is the free trial, and what happens when it ends?")
+    deadline = time.monotonic() + 30
+    while not stack.sql("SELECT 1 FROM inquiries_runstep WHERE run_id = %s", [run_id]):
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+
+    kill_worker(first)  # SIGKILL to the whole cluster, in the middle of the run
+
+    done_before = stack.sql("SELECT node FROM inquiries_runstep WHERE run_id = %s ORDER BY sequence", [run_id])
+    assert 1 <= len(done_before) < 4
+    assert status(stack, run_id)["status"] == "running"
+    second = start_worker(stack)
+    try:
+        # The dead worker's lease (timeout + slack = 22 s) must expire; then the reaper queues the run.
+        lease = stack.sql("SELECT lease_expires_at > now() FROM inquiries_run WHERE id = %s", [run_id])
+        assert lease == [(True,)]
+        deadline = time.monotonic() + 40
+        while stack.sql("SELECT lease_expires_at > now() FROM inquiries_run WHERE id = %s", [run_id]) == [(True,)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        reaped = subprocess.run([sys.executable, "manage.py", "reap_runs"], cwd=REPO, env=stack.env,
+                                capture_output=True, text=True, check=True)
+        assert "requeued 1" in reaped.stdout
+        final = wait_terminal(stack, run_id, timeout=60)
+    finally:
+        kill_worker(second, signal.SIGTERM)
+
+    assert final["status"] == "completed"
+    nodes = stack.sql("SELECT node, sequence FROM inquiries_runstep WHERE run_id = %s ORDER BY sequence", [run_id])
+    assert [n for n, _ in nodes] == ["classify_intent", "faq_node", "synthesize_response_node", "log_audit"]
+    assert [s for _, s in nodes] == [1, 2, 3, 4]
+    assert [n for n, _ in nodes][:len(done_before)] == [n for (n,) in done_before]
+    assert stack.sql("SELECT attempts FROM inquiries_run WHERE id = %s", [run_id]) == [(2,)]
+    assert stack.sql("SELECT count(*) FROM inquiries_outboundemail WHERE run_id = %s", [run_id]) == [(1,)]
+    events = [t for (t,) in stack.sql("SELECT type FROM inquiries_runevent WHERE run_id = %s ORDER BY id", [run_id])]
+    assert "lease_expired" in events
+    assert "retried" in events
+    assert events.count("reply_sent") == 1
+    assert events[-1] == "completed"
+    # The checkpoint was used: the nodes recorded before the kill ran once.
+    checkpoints = stack.sql("SELECT count(*) FROM checkpoints WHERE thread_id = %s", [run_id])
+    assert checkpoints[0][0] > 0
