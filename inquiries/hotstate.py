@@ -47,6 +47,31 @@ def snapshot_write(payload: dict[str, Any]) -> bool:
     return hot(write, False)
 
 
+def snapshot_add_step(*, fields: dict[str, Any], step: dict[str, Any]) -> bool:
+    """Merge a run's new fields and one new step into its snapshot. False when Redis has no
+    snapshot of the run (or is down): the caller rebuilds it from PostgreSQL."""
+    run_id = fields["run_id"]
+
+    def update(r) -> bool:
+        raw = r.get(run_key(run_id))
+        if not raw:
+            return False
+        snapshot = json.loads(raw)
+        steps = [s for s in snapshot.get("agent_steps", []) if s.get("sequence") != step["sequence"]]
+        snapshot.update(fields)
+        snapshot["agent_steps"] = [*steps, step]
+        ttl = settings.RUN_SNAPSHOT_TTL_SECONDS
+        pipe = r.pipeline(transaction=False)
+        pipe.set(run_key(run_id), json.dumps(snapshot, separators=(",", ":")), ex=ttl)
+        pipe.delete(steps_key(run_id))
+        pipe.rpush(steps_key(run_id), *(json.dumps(s, separators=(",", ":")) for s in snapshot["agent_steps"]))
+        pipe.expire(steps_key(run_id), ttl)
+        pipe.execute()
+        return True
+
+    return hot(update, False)
+
+
 def accepted_write(*, snapshot: dict[str, Any], idempotency: dict[str, Any] | None = None) -> bool:
     """After intake commits: the new run's snapshot and its idempotency cache entry, one round trip."""
     def write(r) -> bool:

@@ -4,10 +4,12 @@ Group names come from here only. The worker (another process) publishes with `pu
 after its transaction commits; channels-redis carries the event to every web process.
 """
 
+import asyncio
 import logging
+import os
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -20,14 +22,45 @@ def run_group(run_id) -> str:
     return f"run.{run_id}"
 
 
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+
+class _Publisher:
+    """One event loop per process, in a thread of its own, for sending from sync code.
+
+    `async_to_sync(layer.group_send)` would start a new loop, and with it a new Redis connection,
+    for every event (about 6 ms each here); this loop keeps channels-redis's connection. A send
+    still waits for its result, so a run's events go out in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked worker needs its own
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="channel-layer-publisher", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def send(self, group: str, message: dict[str, Any]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("no channel layer configured")
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._running_loop())
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+
+
+_publisher = _Publisher()
+
+
 def publish_run_event(run_id, event: dict[str, Any]) -> bool:
     """Send one event ({"type": "step" | "completed" | "escalated" | "error", …}) to the run's
     subscribers. Never raises: a lost hint must not fail a run."""
-    layer = get_channel_layer()
-    if layer is None:
-        return False
     try:
-        async_to_sync(layer.group_send)(run_group(run_id), {"type": "run.event", "event": event})
+        _publisher.send(run_group(run_id), {"type": "run.event", "event": event})
     except Exception as exc:  # the channel layer is best effort by design
         logger.warning("could not publish %s for run %s: %s", event.get("type"), run_id, type(exc).__name__)
         return False

@@ -144,6 +144,6 @@ def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
                 for slug, title, body, rank in cursor.fetchall()]
 
 
-def run_step_outputs(*, run_id, key: str) -> dict[str, Any] | None:
-    """The stored outputs of a run's step with this key, or None when it has not been recorded."""
-    return RunStep.objects.filter(run_id=run_id, key=key).values_list("outputs", flat=True).first()
+def run_recorded_steps(*, run_id) -> dict[str, dict[str, Any]]:
+    """The stored outputs of a run's recorded steps, by step key."""
+    return dict(RunStep.objects.filter(run_id=run_id).values_list("key", "outputs"))

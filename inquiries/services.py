@@ -286,7 +286,30 @@ def _after_commit(run_id, event: dict[str, Any] | None) -> None:
 
 
 def _locked_run(run_id) -> Run | None:
-    return Run.objects.select_for_update().filter(pk=run_id).first()
+    return Run.objects.select_related("inquiry").select_for_update(of=("self",)).filter(pk=run_id).first()
+
+
+def _after_step_commit(run: Run, step: RunStep) -> None:
+    """After a step commits: add it to the Redis snapshot and step list (one read, one write;
+    the lease makes this worker the run's only writer), else rebuild the snapshot from
+    PostgreSQL; then the `step` event."""
+    fields = selectors.run_status_payload(run, steps=[])
+    del fields["agent_steps"]
+    step_data = selectors.step_payload(step)
+
+    def publish() -> None:
+        if not hotstate.snapshot_add_step(fields=fields, step=step_data):
+            payload = selectors.run_status_from_db(run_id=run.pk)
+            if payload is not None:
+                hotstate.snapshot_write(payload)
+        realtime.publish_run_event(run.pk, {"type": STEP_EVENT, "step": step_data,
+                                            "run": {k: fields[k] for k in STEP_EVENT_RUN_FIELDS}})
+
+    transaction.on_commit(publish)
+
+
+# What a `step` event says of its run besides the step (the terminal event carries all of it).
+STEP_EVENT_RUN_FIELDS = ("run_id", "status", "current_agent", "intent", "intent_confidence", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -329,7 +352,6 @@ def run_claim(*, run_id, owner: str, lease_seconds: int, max_attempts: int,
             data={"attempt": run.attempts, "worker": owner, "llm_backend": run.llm_backend,
                   "llm_model": run.llm_model},
         )
-        _after_commit(run.pk, None)
     return Claim(run=run, attempt=run.attempts)
 
 
@@ -348,10 +370,10 @@ def run_step_record(*, run_id, key: str, node: str, agent: str, action: str, out
         run = _locked_run(run_id)
         if run is None:
             raise Run.DoesNotExist(run_id)
-        existing = run.steps.filter(key=key).first()
-        if existing is not None:
-            return existing, False
-        sequence = (run.steps.aggregate(m=models.Max("sequence"))["m"] or 0) + 1
+        found = run.steps.aggregate(last=models.Max("sequence"), taken=models.Count("pk", filter=models.Q(key=key)))
+        if found["taken"]:
+            return run.steps.get(key=key), False
+        sequence = (found["last"] or 0) + 1
         duration = max(int((finished_at - started_at).total_seconds() * 1000), 0)
         step = RunStep.objects.create(
             run=run, sequence=sequence, key=key, node=node, agent=agent, action=action[:200], output=output,
@@ -365,7 +387,7 @@ def run_step_record(*, run_id, key: str, node: str, agent: str, action: str, out
         run.save(update_fields=[*run_fields, "current_agent", "updated_at"])
         run_event_record(run=run, type=RunEventType.STEP, actor_label="system",
                          message=f"{node}: {action}"[:500], data={"sequence": sequence, "node": node})
-        _after_commit(run.pk, {"type": STEP_EVENT, "step": selectors.step_payload(step)})
+        _after_step_commit(run, step)
     return step, True
 
 

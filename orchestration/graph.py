@@ -58,7 +58,8 @@ class RunContext:
     engine: Engine
     inquiry: Inquiry
     attempt: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Outputs of the steps recorded before this attempt started (a resumed run), by step key.
+    recorded: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def node(agent: str) -> Callable:
         # Not functools.wraps: LangGraph reads the signature to inject `runtime`.
         def run_node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ctx = runtime.context
-            stored = selectors.run_step_outputs(run_id=ctx.run_id, key=name)
+            stored = ctx.recorded.get(name)
             if stored is not None:
                 return {**stored.get("state", {}), "messages": [AIMessage(content=f"{name}: (resumed)", name=name)]}
             started = timezone.now()

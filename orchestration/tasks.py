@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from inquiries import services
-from inquiries.models import Inquiry, Run, RunStatus
+from inquiries import selectors, services
+from inquiries.models import Run, RunStatus
 
 from .checkpointer import delete_threads, get_checkpointer
 from .graph import RunContext, build_graph
@@ -49,7 +49,8 @@ def run_execute(run_id: str) -> str:
         return "skipped"
     run = claim.run
     context = RunContext(run_id=str(run.pk), engine=Engine(run.llm_backend or backend),
-                         inquiry=Inquiry.objects.get(pk=run.inquiry_id), attempt=claim.attempt)
+                         inquiry=run.inquiry, attempt=claim.attempt,
+                         recorded=selectors.run_recorded_steps(run_id=run.pk))
     graph = _graph()
     config = {"configurable": {"thread_id": str(run.pk)}}
     try:

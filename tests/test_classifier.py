@@ -10,7 +10,12 @@ from django.core.management import CommandError, call_command
 
 from orchestration.evaluation import evaluate
 from orchestration.llm import builtin
-from orchestration.llm.classifier import DATA_DIR, IntentClassifier, read_examples, training_examples
+from orchestration.llm.classifier import (
+    DATA_DIR,
+    IntentClassifier,
+    read_examples,
+    training_examples,
+)
 
 HOLDOUT = Path(__file__).parent / "data" / "holdout_inquiries.jsonl"
 

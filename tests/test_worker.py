@@ -3,6 +3,7 @@ Ollama as its own process, PostgreSQL and Redis of their own. Inquiries go in ov
 tests watch over HTTP, WebSocket and SQL — and kill the worker with SIGKILL mid-run."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -61,8 +62,9 @@ def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
             worker.send_signal(sig)
     try:
         worker.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
+    finally:  # whatever happened, no process of this cluster outlives the test
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
 
 

@@ -137,8 +137,8 @@ def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, fa
                 "warm": "A member of our sales team will contact you within one business day",
                 }.get(lead_tier, "A member of our sales team will get back to you shortly")
         extra = {
-            Intent.PRICING: "In the meantime, our plans and prices are listed on our pricing page; annual "
-                            "billing saves two months.",
+            Intent.PRICING: "If you let us know how many people will use it, we'll prepare a quote for "
+                            "your team.",
             Intent.UPGRADE: "Upgrading keeps all your data and settings, and the change applies straight away.",
         }.get(intent, "It helps us to know your team size and when you'd like to get started.")
         middle = [f"Thanks for reaching out{about}.", f"{pace} to go through the details with you.", extra]
