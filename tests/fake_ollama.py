@@ -5,6 +5,7 @@
 Faults: ok, slow (headers after `fake.delay` s), 500, 503, 404, 400, invalid_json, fenced,
 wrong_enum, done_false, length, error_line, empty, reset (connection dropped mid-body).
 Connection refused is a closed port: stop the server (`fake.stop()`) or point at one.
+A fake in another process is switched with `POST /_fake/mode {"mode": …, "delay": …}`.
 
 Answers are built from the request's JSON-schema `format`: `fake.answers[<first property>]`
 overrides the defaults below (e.g. answers["intent"] = {...} for the classification).
@@ -74,6 +75,12 @@ class FakeOllama:
                 fake.requests.append(f"POST {self.path}")
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if self.path == "/_fake/mode":  # test control, for a fake in another process
+                    knobs = json.loads(raw or b"{}")
+                    fake.mode = knobs.get("mode", fake.mode)
+                    fake.delay = float(knobs.get("delay", fake.delay))
+                    self._json(200, {"mode": fake.mode, "delay": fake.delay})
+                    return
                 if self.path != "/api/chat":
                     self._json(404, {"error": "not found"})
                     return
@@ -148,7 +155,11 @@ class FakeOllama:
                     send_line(done)
                 self.wfile.write(b"0\r\n\r\n")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:
+                pass  # clients that hang up (timeouts, closed keep-alive connections) are expected
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._running = False

@@ -188,3 +188,72 @@ def test_kill_9_mid_run_resumes_from_the_checkpoint_and_finishes_once(stack):
     # The checkpoint was used: the nodes recorded before the kill ran once.
     checkpoints = stack.sql("SELECT count(*) FROM checkpoints WHERE thread_id = %s", [run_id])
     assert checkpoints[0][0] > 0
+
+
+def set_fake(url: str, mode: str, delay: float = 0.0) -> None:
+    httpx.post(f"{url}/_fake/mode", json={"mode": mode, "delay": delay}, timeout=5).raise_for_status()
+
+
+# fault → (final status, the escalation rule expected, whether the built-in engine answered)
+FAULTS = {
+    "ok": ("completed", "", False),
+    "slow": ("escalated", "model_unavailable", True),  # first byte later than the 1 s budget
+    "500": ("escalated", "model_unavailable", True),
+    "503": ("escalated", "model_unavailable", True),
+    "404": ("escalated", "model_unavailable", True),
+    "done_false": ("escalated", "model_unavailable", True),
+    "length": ("escalated", "model_unavailable", True),
+    "error_line": ("escalated", "model_unavailable", True),
+    "invalid_json": ("escalated", "model_output_invalid", True),
+    "wrong_enum": ("escalated", "model_output_invalid", True),
+    "refused": ("escalated", "model_unavailable", True),
+}
+
+
+@pytest.fixture(scope="module")
+def fault_stack(fake_ollama):
+    """A stack whose worker gives Ollama 1 s per call, retries fast, and whose breaker closes
+    again after 1 s, so that each fault below meets Ollama afresh."""
+    with live_stack(OLLAMA_BASE_URL=fake_ollama, LLM_BACKEND="ollama", OLLAMA_CALL_TIMEOUT="1",
+                    OLLAMA_FIRST_BYTE_TIMEOUT="1", OLLAMA_RETRY_INITIAL_SECONDS="0.05",
+                    OLLAMA_BREAKER_RESET_SECONDS="1", ESCALATION_CONFIDENCE_THRESHOLD="0.9",
+                    Q_WORKERS="1") as live:
+        # The fake answers with confidence 0.93; a fallback's is at most 0.8: the threshold splits them.
+        subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=live.env, check=True,
+                       capture_output=True)
+        setup = {"stack": live, "fake": fake_ollama, "worker": start_worker(live)}
+        yield setup
+        kill_worker(setup["worker"], signal.SIGTERM)
+        set_fake(fake_ollama, "slow", 0.8)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_model_fault_ends_the_run_as_the_policy_says(fault_stack, fault):
+    stack = fault_stack["stack"]
+    status_expected, rule, fell_back = FAULTS[fault]
+    refused = fault == "refused"
+    if refused:  # Ollama not running at all: the only worker is one pointed at a closed port
+        kill_worker(fault_stack["worker"], signal.SIGTERM)
+        stack_env = stack.env
+        stack.env = {**stack_env, "OLLAMA_BASE_URL": "http://127.0.0.1:9"}
+        worker = start_worker(stack)
+        stack.env = stack_env
+    else:
+        set_fake(fault_stack["fake"], fault, 3.0 if fault == "slow" else 0.0)
+    time.sleep(1.1)  # let a breaker opened by the previous fault close again
+    try:
+        run_id = submit(stack, "Free trial", "How long is the free trial, and what happens when it ends?")
+        final = wait_terminal(stack, run_id, timeout=90)
+    finally:
+        if refused:
+            kill_worker(worker, signal.SIGTERM)
+            fault_stack["worker"] = start_worker(stack)
+
+    assert final["status"] == status_expected, final["escalation_reason"]
+    assert final["escalation_reason"].startswith(rule)
+    assert final["intent"] in ("faq", "general_inquiry")
+    backends = {s["node"]: s["llm_backend"] for s in final["agent_steps"]}
+    assert (backends["classify_intent"] == "builtin") is fell_back
+    fallbacks = stack.sql("SELECT count(*) FROM inquiries_runevent WHERE run_id = %s AND type = 'fallback'",
+                          [run_id])[0][0]
+    assert (fallbacks > 0) is fell_back

@@ -15,6 +15,7 @@
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -127,11 +128,19 @@ def reset_breakers() -> None:
     _breaker.cache_clear()
 
 
+@lru_cache(maxsize=8)
+def _http(base_url: str, pid: int) -> httpx.Client:
+    # One connection pool per process and server: building an httpx.Client (its SSL context
+    # included) costs more than a whole call to a warm local model.
+    return httpx.Client(base_url=base_url, limits=httpx.Limits(max_connections=8, max_keepalive_connections=4))
+
+
 class OllamaClient:
     def __init__(self, *, base_url: str | None = None, model: str | None = None):
         self.base_url = (base_url or settings.OLLAMA_BASE_URL).rstrip("/")
         self.model = model or settings.LLM_MODEL
         self.breaker = _breaker(self.base_url)
+        self.http = _http(self.base_url, os.getpid())
 
     def _timeout(self, remaining: float) -> httpx.Timeout:
         # `read` is the longest wait for the next bytes: the first ones come after a cold load.
@@ -153,8 +162,7 @@ class OllamaClient:
         content: list[str] = []
         chunks = 0
         try:
-            with httpx.Client(base_url=self.base_url, timeout=self._timeout(remaining)) as client, \
-                    client.stream("POST", "/api/chat", json=body) as response:
+            with self.http.stream("POST", "/api/chat", json=body, timeout=self._timeout(remaining)) as response:
                 _raise_for_status(response)
                 for line in response.iter_lines():
                     if not line.strip():
@@ -239,10 +247,9 @@ class OllamaClient:
     def warm_up(self) -> bool:
         """Load the model (an empty chat) so the first real call does not pay the cold start."""
         try:
-            with httpx.Client(base_url=self.base_url, timeout=self._timeout(settings.OLLAMA_FIRST_BYTE_TIMEOUT)) as c:
-                response = c.post("/api/chat", json={"model": self.model, "messages": [],
-                                                      "keep_alive": settings.OLLAMA_KEEP_ALIVE,
-                                                      "options": {"num_ctx": settings.OLLAMA_NUM_CTX}})
+            response = self.http.post("/api/chat", timeout=self._timeout(settings.OLLAMA_FIRST_BYTE_TIMEOUT),
+                                      json={"model": self.model, "messages": [], "keep_alive": settings.OLLAMA_KEEP_ALIVE,
+                                            "options": {"num_ctx": settings.OLLAMA_NUM_CTX}})
             return response.status_code == 200
         except httpx.HTTPError as exc:
             logger.warning("Ollama warm-up failed: %s", type(exc).__name__)

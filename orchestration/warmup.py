@@ -1,0 +1,25 @@
+"""Each new worker process gets ready before its first run: the built-in classifier is trained
+and, when the run would go to Ollama, the model is loaded (an empty chat), in the background so
+that the worker starts taking tasks at once (a run needing either simply waits for it)."""
+
+import logging
+import threading
+
+logger = logging.getLogger(__name__)
+
+
+def warm_worker(sender=None, proc_name: str = "", **kwargs) -> None:
+    threading.Thread(target=_warm, name="autoflow-warm-up", daemon=True).start()
+
+
+def _warm() -> None:
+    from .llm.classifier import get_classifier
+    from .llm.engine import choose_backend
+    from .llm.ollama import OllamaClient
+
+    try:
+        get_classifier()
+        if choose_backend() == "ollama":
+            OllamaClient().warm_up()
+    except Exception:  # a failed warm-up costs the first run a little time, nothing else
+        logger.exception("worker warm-up failed")
