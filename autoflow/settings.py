@@ -245,6 +245,8 @@ RUN_TIMEOUT_SECONDS = env.int("RUN_TIMEOUT_SECONDS", default=300)
 RUN_LEASE_SLACK_SECONDS = env.int("RUN_LEASE_SLACK_SECONDS", default=30)
 RUN_QUEUE_STALE_SECONDS = env.int("RUN_QUEUE_STALE_SECONDS", default=900)
 CHECKPOINT_RETENTION_DAYS = env.int("CHECKPOINT_RETENTION_DAYS", default=7)
+# LangGraph durability: "sync" writes each checkpoint before the next node starts (R3.1).
+LANGGRAPH_DURABILITY = env.str("LANGGRAPH_DURABILITY", default="sync")
 # Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
 LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
 LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)

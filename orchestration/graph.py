@@ -44,6 +44,7 @@ class AgentState(TypedDict, total=False):
     faq_answer: str
     lead_score: int
     lead_tier: str
+    seats: int
     support_summary: str
     draft: str
     final_response: str
@@ -194,7 +195,7 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
                "prior_inquiries": prior, "points": scored.points}
     services.lead_score_record(run_id=ctx.run_id, score=scored.score, tier=scored.tier, signals=signals)
     return StepResult(
-        update={"lead_score": scored.score, "lead_tier": scored.tier,
+        update={"lead_score": scored.score, "lead_tier": scored.tier, "seats": seats,
                 "fallbacks": _fallbacks(state, outcome, "lead_node")},
         action=f"Lead scored {scored.score} ({scored.tier})",
         output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
@@ -231,13 +232,16 @@ def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
         facts.append(f"Answer from our knowledge base: {state['faq_answer']}")
     if state.get("lead_tier"):
         facts.append(f"Lead tier: {state['lead_tier']} (hot: sales calls today; warm: within one business day)")
+    if state.get("seats", -1) > 0:
+        facts.append(f"Team size stated: {state['seats']} seats")
     if state.get("severity"):
         facts.append(f"Severity: {state['severity']} (critical: an engineer is on it now; high: update within "
                      "four business hours; otherwise within one business day)")
     if state.get("escalation_reasons"):
         facts.append("A team member will review this personally before anything else is promised.")
     args = {"faq_answer": state.get("faq_answer", ""), "lead_tier": state.get("lead_tier", ""),
-            "severity": state.get("severity", ""), "escalated": bool(state.get("escalation_reasons"))}
+            "severity": state.get("severity", ""), "escalated": bool(state.get("escalation_reasons")),
+            "seats": state.get("seats", -1)}
     return "\n".join(facts), args
 
 

@@ -57,7 +57,7 @@ def run_execute(run_id: str) -> str:
         resume = bool(graph.get_state(config).values)
         state = graph.invoke(None if resume else {"run_id": str(run.pk), "messages": [], "escalation_reasons": [],
                                                   "fallbacks": []},
-                             config, context=context, durability="sync")
+                             config, context=context, durability=settings.LANGGRAPH_DURABILITY)
     except Exception as exc:
         logger.exception("run %s attempt %s failed", run_id, claim.attempt)
         services.run_release(run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}")

@@ -116,7 +116,7 @@ def first_name(name: str) -> str:
 
 
 def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, faq_answer: str = "",
-                lead_tier: str = "", severity: str = "", escalated: bool = False) -> Reply:
+                lead_tier: str = "", severity: str = "", escalated: bool = False, seats: int = -1) -> Reply:
     """A reply that reads like a competent person wrote it; the specifics come from the run."""
     hello = f"Hi {first_name(sender_name)},"
     about = f" about \u201c{subject.strip()}\u201d" if subject.strip() else ""
@@ -137,8 +137,8 @@ def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, fa
                 "warm": "A member of our sales team will contact you within one business day",
                 }.get(lead_tier, "A member of our sales team will get back to you shortly")
         extra = {
-            Intent.PRICING: "If you let us know how many people will use it, we'll prepare a quote for "
-                            "your team.",
+            Intent.PRICING: (f"We'll bring a quote for {seats} seats to that conversation." if seats > 0 else
+                             "If you let us know how many people will use it, we'll prepare a quote for your team."),
             Intent.UPGRADE: "Upgrading keeps all your data and settings, and the change applies straight away.",
         }.get(intent, "It helps us to know your team size and when you'd like to get started.")
         middle = [f"Thanks for reaching out{about}.", f"{pace} to go through the details with you.", extra]
