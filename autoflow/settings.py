@@ -137,7 +137,10 @@ DJANGO_REDIS_LOGGER = "autoflow.redis"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "group_expiry": 3600, "expiry": 60},
+        # A consumer waits on Redis with a blocking read of 5 s; redis-py's default socket timeout is
+        # also 5 s, which ended every socket quiet for 5 s with 1011. Give the read room to block.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}],
+                   "group_expiry": 3600, "expiry": 60},
     }
 }
 

@@ -48,7 +48,8 @@ def wait_for(url: str, *, timeout: float = 60, proc: subprocess.Popen | None = N
 
 def start_web(env: dict[str, str], run_dir, *, workers: int = 2) -> WebStack:
     """The real web tier (nginx, gunicorn, daphne), as `make run` starts it."""
-    stack = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=run_dir, http_workers=workers, quiet=True)
+    stack = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=run_dir, http_workers=workers,
+                     quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"))
     stack.start()
     wait_for(f"{stack.url}/health/live")
     return stack

@@ -4,6 +4,7 @@ does) through channels-redis, terminal events, heartbeats, and refusals with cle
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -69,6 +70,20 @@ def test_heartbeats_arrive(live):
         heartbeat = json.loads(ws.recv(timeout=5))  # WEBSOCKET_HEARTBEAT_SECONDS=1 in the live stack
         assert heartbeat["type"] == "heartbeat"
         assert heartbeat["at"].endswith("Z")
+
+
+def test_a_quiet_run_keeps_its_socket_open(live):
+    """Longer than the channel layer's blocking read (5 s) with no event: the socket stays up
+    (redis-py's default 5 s socket timeout used to end it with 1011) and still gets events."""
+    run_id = _new_run(live)
+    with connect(_ws_url(live, run_id)) as ws:
+        assert _next(ws)["type"] == "snapshot"
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            assert json.loads(ws.recv(timeout=5))["type"] == "heartbeat"
+        step = {"type": "step", "run_id": run_id, "step": {"node": "classify_intent", "sequence": 1}}
+        _publish_from_another_process(live, run_id, step)
+        assert _next(ws) == step
 
 
 def test_a_finished_run_sends_its_terminal_event_at_once(live):
