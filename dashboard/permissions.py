@@ -11,3 +11,9 @@ def is_console_user(user) -> bool:
 
 
 console_required = user_passes_test(is_console_user)
+
+
+def is_operator(user) -> bool:
+    """Operators act on runs; auditors only read."""
+    return user.is_authenticated and user.is_active and (
+        user.is_superuser or user.groups.filter(name=OPERATORS).exists())

@@ -1,17 +1,202 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The operator console: one view per page; an htmx request gets the page's named partial.
+Reads go through `inquiries.selectors`, writes through `inquiries.services`."""
 
+from datetime import UTC, datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from autoflow.client_ip import client_ip
 from autoflow.health import health_report
-from inquiries.selectors import run_recent, run_status_counts
+from inquiries import selectors, services
+from inquiries.models import InquirySource, Run
 
-from .permissions import console_required
+from . import charts
+from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ResolveForm
+from .permissions import console_required, is_operator
+
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def _operator_only(request: HttpRequest) -> None:
+    if not is_operator(request.user):
+        raise PermissionDenied("Only operators can do this.")
+
+
+def _run_or_404(run_id) -> Run:
+    run = selectors.run_get(run_id=run_id)
+    if run is None:
+        raise Http404("No such run.")
+    return run
 
 
 @console_required
 def overview(request: HttpRequest) -> HttpResponse:
+    window = request.GET.get("window", "24h")
+    if window not in WINDOWS:
+        window = "24h"
+    until = timezone.now()
+    since = until - WINDOWS[window]
+    stats = selectors.run_stats(since=since)
+    series = selectors.run_series(since=since, until=until)
+    top_intent = max(stats["by_intent"].values(), default=0) or 1
     context = {
-        "health": health_report(),
-        "counts": run_status_counts(),
-        "runs": run_recent(limit=20),
+        "health": health_report(), "window": window, "windows": list(WINDOWS), "stats": stats,
+        "queue_depth": selectors.queue_depth(), "since": since,
+        "intent_rows": [(intent, n, round(n / top_intent * 100)) for intent, n in stats["by_intent"].items()],
+        "runs_chart": charts.stacked_bars(series), "duration_chart": charts.duration_scatter(stats["points"], since, until),
+        "runs": selectors.run_recent(limit=10), "open_escalations": selectors.escalation_queue().count(),
     }
     return render(request, "dashboard/overview.html", context)
+
+
+@console_required
+def history(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    since = filters.get("since")
+    until = filters.get("until")
+    runs = selectors.run_history(
+        status=filters.get("status", ""), intent=filters.get("intent", ""), q=filters.get("q", ""),
+        escalated=filters.get("escalated", ""),
+        since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
+        until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None,
+    )
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    template = "dashboard/history.html#results" if request.htmx else "dashboard/history.html"
+    return render(request, template, context)
+
+
+def _run_context(run: Run) -> dict:
+    steps = list(run.steps.order_by("sequence"))
+    longest = max((s.duration_ms for s in steps), default=0) or 1
+    return {
+        "run": run, "steps": steps, "longest_ms": longest,
+        "step_rows": [(s, max(round(s.duration_ms / longest * 100), 1)) for s in steps],
+        "events": selectors.run_events(run_id=run.pk), "emails": list(run.emails.all()),
+        "draft_form": DraftForm(initial={"draft": run.draft_response}), "resolve_form": ResolveForm(),
+    }
+
+
+@console_required
+def run_detail(request: HttpRequest, run_id) -> HttpResponse:
+    run = _run_or_404(run_id)
+    context = _run_context(run)
+    partial = request.GET.get("partial")
+    if request.htmx and partial in ("timeline", "header", "events"):
+        return render(request, f"dashboard/run.html#{partial}", context)
+    return render(request, "dashboard/run.html", context)
+
+
+@console_required
+def run_json(request: HttpRequest, run_id) -> JsonResponse:
+    _run_or_404(run_id)
+    return JsonResponse(selectors.run_status_from_db(run_id=run_id), json_dumps_params={"indent": 2})
+
+
+@console_required
+@require_http_methods(["GET", "POST"])
+def submit(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        _operator_only(request)
+        form = InquiryForm(request.POST)
+        if form.is_valid():
+            data = {k: v.strip() for k, v in form.cleaned_data.items()}
+            caller = services.Caller(scope=f"user:{request.user.pk}", label=f"user:{request.user.get_username()}",
+                                     ip=client_ip(request) or "")
+            acceptance = services.inquiry_accept(data=data, raw_payload=data, caller=caller, idempotency_key=None,
+                                                 fingerprint="", source=InquirySource.CONSOLE, actor=request.user)
+            messages.success(request, "Inquiry submitted; the workflow is running.")
+            return redirect("dashboard:run", run_id=acceptance.run_id)
+    else:
+        preset = next((p for p in PRESETS if p["key"] == request.GET.get("preset")), None)
+        form = InquiryForm(initial={k: v for k, v in (preset or {}).items() if k not in ("key", "label")})
+    return render(request, "dashboard/submit.html", {"form": form, "presets": PRESETS})
+
+
+@console_required
+def escalations(request: HttpRequest) -> HttpResponse:
+    scope = request.GET.get("scope", "open")
+    if scope not in ("open", "mine", "unassigned", "resolved"):
+        scope = "open"
+    runs = selectors.escalation_queue(user=request.user, scope=scope)
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    return render(request, "dashboard/escalations.html", {"page": page, "scope": scope})
+
+
+def _act(request: HttpRequest, run_id, action, done: str) -> HttpResponse:
+    _operator_only(request)
+    _run_or_404(run_id)
+    try:
+        action()
+    except services.ActionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, done)
+    return redirect("dashboard:run", run_id=run_id)
+
+
+@console_required
+@require_POST
+def run_assign(request: HttpRequest, run_id) -> HttpResponse:
+    return _act(request, run_id, lambda: services.run_assign(run_id=run_id, user=request.user),
+                "You are now handling this escalation.")
+
+
+@console_required
+@require_POST
+def run_draft(request: HttpRequest, run_id) -> HttpResponse:
+    form = DraftForm(request.POST)
+    if not form.is_valid():
+        _operator_only(request)
+        messages.error(request, "The reply cannot be empty or longer than 6,000 characters.")
+        return redirect("dashboard:run", run_id=run_id)
+    return _act(request, run_id, lambda: services.run_draft_update(run_id=run_id, user=request.user,
+                                                                   draft=form.cleaned_data["draft"]), "Draft saved.")
+
+
+@console_required
+@require_POST
+def run_approve(request: HttpRequest, run_id) -> HttpResponse:
+    return _act(request, run_id, lambda: services.run_reply_approve(run_id=run_id, user=request.user),
+                "Reply sent to the sender.")
+
+
+@console_required
+@require_POST
+def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
+    form = ResolveForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    return _act(request, run_id, lambda: services.run_resolve(run_id=run_id, user=request.user, note=note),
+                "Escalation resolved.")
+
+
+@console_required
+@require_POST
+def run_replay(request: HttpRequest, run_id) -> HttpResponse:
+    _operator_only(request)
+    _run_or_404(run_id)
+    acceptance = services.run_replay(run_id=run_id, user=request.user)
+    messages.success(request, "Replay started on the current workflow version.")
+    return redirect("dashboard:run", run_id=acceptance.run_id)
+
+
+@console_required
+@require_http_methods(["GET", "POST"])
+def run_delete(request: HttpRequest, run_id) -> HttpResponse:
+    if not request.user.has_perm("inquiries.delete_run"):
+        raise PermissionDenied("You may not delete runs.")
+    run = _run_or_404(run_id)
+    if request.method == "POST":
+        services.run_delete(run_id=run_id)
+        messages.success(request, f"Run {run_id} deleted.")
+        return redirect("dashboard:history")
+    return render(request, "dashboard/run_delete.html", {"run": run})

@@ -147,3 +147,86 @@ def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
 def run_recorded_steps(*, run_id) -> dict[str, dict[str, Any]]:
     """The stored outputs of a run's recorded steps, by step key."""
     return dict(RunStep.objects.filter(run_id=run_id).values_list("key", "outputs"))
+
+
+# --- Console reads -----------------------------------------------------------------------------------
+
+def run_history(*, status: str = "", intent: str = "", q: str = "", escalated: str = "", since=None,
+                until=None) -> QuerySet[Run]:
+    """Runs newest first, filtered as the console's history asks (escalated: "yes" | "no")."""
+    runs = run_list(status=status, intent=intent, q=q)
+    if escalated == "yes":
+        runs = runs.filter(escalate=True)
+    elif escalated == "no":
+        runs = runs.filter(escalate=False)
+    if since is not None:
+        runs = runs.filter(created_at__gte=since)
+    if until is not None:
+        runs = runs.filter(created_at__lt=until)
+    return runs
+
+
+def escalation_queue(*, user=None, scope: str = "open") -> QuerySet[Run]:
+    """Escalated runs: `open` (not resolved), `mine` (open and assigned to user), `resolved`."""
+    runs = Run.objects.select_related("inquiry", "assigned_to").filter(status=Run.Status.ESCALATED)
+    if scope == "resolved":
+        return runs.filter(resolved_at__isnull=False).order_by("-resolved_at")
+    runs = runs.filter(resolved_at__isnull=True)
+    if scope == "mine" and user is not None:
+        runs = runs.filter(assigned_to=user)
+    elif scope == "unassigned":
+        runs = runs.filter(assigned_to__isnull=True)
+    return runs.order_by("created_at")
+
+
+def run_events(*, run_id) -> QuerySet:
+    from .models import RunEvent
+
+    return RunEvent.objects.filter(run_id=run_id).select_related("actor").order_by("created_at", "id")
+
+
+def run_stats(*, since) -> dict[str, Any]:
+    """Counts by status and intent, escalation rate, duration percentiles and chart series of
+    the runs received since `since`."""
+    runs = Run.objects.filter(created_at__gte=since)
+    by_status = dict.fromkeys(Run.Status.values, 0)
+    for row in runs.values("status").annotate(n=Count("id")):
+        by_status[row["status"]] = row["n"]
+    by_intent = {row["intent"] or "unclassified": row["n"]
+                 for row in runs.values("intent").annotate(n=Count("id")).order_by("-n")}
+    finished = by_status["completed"] + by_status["escalated"] + by_status["error"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.95) WITHIN GROUP (ORDER BY d) "
+            "FROM (SELECT extract(epoch FROM finished_at - created_at) * 1000 AS d FROM inquiries_run "
+            "WHERE created_at >= %s AND finished_at IS NOT NULL) t", [since])
+        p50, p95 = cursor.fetchone()
+    points = [
+        {"at": created, "ms": int((done - created).total_seconds() * 1000), "status": status}
+        for created, done, status in runs.filter(finished_at__isnull=False)
+        .order_by("-created_at").values_list("created_at", "finished_at", "status")[:300]
+    ]
+    return {
+        "total": sum(by_status.values()), "by_status": by_status, "by_intent": by_intent,
+        "escalation_rate": (by_status["escalated"] / finished) if finished else None,
+        "p50_ms": round(p50) if p50 is not None else None, "p95_ms": round(p95) if p95 is not None else None,
+        "points": points,
+    }
+
+
+def run_series(*, since, until, buckets: int = 24) -> list[dict[str, Any]]:
+    """Runs per time bucket and status, oldest first, for the "runs over time" chart."""
+    width = (until - since) / buckets
+    series = [{"start": since + width * i, **dict.fromkeys(Run.Status.values, 0)} for i in range(buckets)]
+    for created, status in Run.objects.filter(created_at__gte=since, created_at__lt=until).values_list(
+            "created_at", "status").iterator():
+        index = min(int((created - since) / width), buckets - 1)
+        series[index][status] += 1
+    return series
+
+
+def queue_depth() -> int:
+    """Tasks waiting in django-q2's ORM queue."""
+    from django_q.models import OrmQ
+
+    return OrmQ.objects.count()

@@ -506,6 +506,12 @@ def contact_record_inquiry(*, run_id, intent: str = "") -> Contact | None:
         if run is None:
             return None
         inquiry = Inquiry.objects.select_for_update().get(pk=run.inquiry_id)
+        if inquiry.contact_id is None and run.replay_of_id is not None:
+            # A replay re-runs an inquiry already counted: it joins the original's contact.
+            original = Inquiry.objects.filter(runs__pk=run.replay_of_id).values_list("contact_id", flat=True).first()
+            if original is not None:
+                inquiry.contact_id = original
+                inquiry.save(update_fields=["contact"])
         if inquiry.contact_id is not None:
             contact = Contact.objects.select_for_update().get(pk=inquiry.contact_id)
             if intent and contact.last_intent != intent:
@@ -576,3 +582,105 @@ def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> Outbound
 def _reply_subject(subject: str) -> str:
     subject = subject.strip() or "Your inquiry"
     return (subject if subject.lower().startswith("re:") else f"Re: {subject}")[:500]
+
+
+# --- Operator actions on escalated runs (the console calls these; each is a run event) -----------
+
+class ActionRefused(Exception):
+    """The action does not apply to the run in its current state (the message says why)."""
+
+
+def _escalated_run_for_update(run_id) -> Run:
+    run = _locked_run(run_id)
+    if run is None:
+        raise ActionRefused("This run no longer exists.")
+    if run.status != RunStatus.ESCALATED:
+        raise ActionRefused("Only escalated runs are handled by operators.")
+    return run
+
+
+def _refresh_after_action(run: Run) -> None:
+    _after_commit(run.pk, None)
+
+
+def run_assign(*, run_id, user) -> Run:
+    """The operator takes the escalation over."""
+    with transaction.atomic():
+        run = _escalated_run_for_update(run_id)
+        if run.resolved_at is not None:
+            raise ActionRefused("This escalation is already resolved.")
+        previous = run.assigned_to
+        run.assigned_to = user
+        run.save(update_fields=["assigned_to", "updated_at"])
+        run_event_record(run=run, type=RunEventType.ASSIGNED, actor=user,
+                         message=f"Assigned to {user.get_username()}"
+                         + (f" (was {previous.get_username()})" if previous and previous != user else ""),
+                         data={"previous": previous.get_username() if previous else ""})
+        _refresh_after_action(run)
+    return run
+
+
+def run_draft_update(*, run_id, user, draft: str) -> Run:
+    draft = draft.strip()
+    if not draft:
+        raise ActionRefused("The reply cannot be empty.")
+    with transaction.atomic():
+        run = _escalated_run_for_update(run_id)
+        if OutboundEmail.objects.filter(run=run, kind=EmailKind.REPLY).exists():
+            raise ActionRefused("The reply was already sent; it can no longer be edited.")
+        before = run.draft_response
+        run.draft_response = draft[:6000]
+        run.save(update_fields=["draft_response", "updated_at"])
+        run_event_record(run=run, type=RunEventType.DRAFT_EDITED, actor=user, message="Draft edited",
+                         data={"chars_before": len(before), "chars_after": len(run.draft_response)})
+        _refresh_after_action(run)
+    return run
+
+
+def run_reply_approve(*, run_id, user) -> OutboundEmail:
+    """Send the (possibly edited) draft to the sender, once: a second approval sends nothing."""
+    with transaction.atomic():
+        run = _escalated_run_for_update(run_id)
+        if not run.draft_response.strip():
+            raise ActionRefused("There is no draft to send.")
+        if OutboundEmail.objects.filter(run=run, kind=EmailKind.REPLY).exists():
+            raise ActionRefused("The reply was already sent.")
+        run.final_response = run.draft_response
+        run.save(update_fields=["final_response", "updated_at"])
+        _refresh_after_action(run)
+    email = outbound_email_send_once(run_id=run.pk, body=run.final_response, approved_by=user)
+    if email is None:
+        raise ActionRefused("This run no longer exists.")
+    return email
+
+
+def run_resolve(*, run_id, user, note: str = "") -> Run:
+    with transaction.atomic():
+        run = _escalated_run_for_update(run_id)
+        if run.resolved_at is not None:
+            raise ActionRefused("This escalation is already resolved.")
+        run.resolved_at, run.resolved_by, run.resolution_note = timezone.now(), user, note.strip()[:5000]
+        run.assigned_to = run.assigned_to or user
+        run.save(update_fields=["resolved_at", "resolved_by", "resolution_note", "assigned_to", "updated_at"])
+        run_event_record(run=run, type=RunEventType.RESOLVED, actor=user, message="Resolved"
+                         + (f": {run.resolution_note}" if run.resolution_note else ""),
+                         data={"note": run.resolution_note})
+        _refresh_after_action(run)
+    return run
+
+
+def run_replay(*, run_id, user) -> Acceptance:
+    """A new run of the same inquiry on the current workflow version, linked to the original."""
+    original = Run.objects.select_related("inquiry").filter(pk=run_id).first()
+    if original is None:
+        raise ActionRefused("This run no longer exists.")
+    inquiry = original.inquiry
+    data = {"sender_name": inquiry.sender_name, "sender_email": inquiry.sender_email, "subject": inquiry.subject,
+            "body": inquiry.body, "metadata": inquiry.metadata}
+    caller = Caller(scope=f"user:{user.pk}", label=f"user:{user.get_username()}", ip="")
+    with transaction.atomic():
+        acceptance = inquiry_accept(data=data, raw_payload=inquiry.raw_payload, caller=caller, idempotency_key=None,
+                                    fingerprint="", source=InquirySource.REPLAY, replay_of=original, actor=user)
+        run_event_record(run=original, type=RunEventType.REPLAYED, actor=user,
+                         message=f"Replayed as run {acceptance.run_id}", data={"replay_run_id": str(acceptance.run_id)})
+    return acceptance
