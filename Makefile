@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format services lock clean
+.PHONY: help install install-test run test lint format services lock clean
 
 help:
 	@echo "make run      install what is missing, start PostgreSQL, Redis, web and worker (Ctrl-C stops)"
@@ -19,8 +19,11 @@ install:
 run: install
 	$(BIN)/python -m scripts.run
 
-test: install lint
+test: install-test lint
 	$(BIN)/python -m scripts.services throwaway -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install-test:
+	@AUTOFLOW_WITH_BROWSER=1 bash scripts/bootstrap.sh
 
 lint: install
 	$(BIN)/ruff check .

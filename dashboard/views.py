@@ -91,7 +91,7 @@ def run_detail(request: HttpRequest, run_id) -> HttpResponse:
     run = _run_or_404(run_id)
     context = _run_context(run)
     partial = request.GET.get("partial")
-    if request.htmx and partial in ("timeline", "header", "events"):
+    if request.htmx and partial in ("timeline", "header", "response", "events"):
         return render(request, f"dashboard/run.html#{partial}", context)
     return render(request, "dashboard/run.html", context)
 

@@ -621,7 +621,7 @@ def run_assign(*, run_id, user) -> Run:
 
 
 def run_draft_update(*, run_id, user, draft: str) -> Run:
-    draft = draft.strip()
+    draft = draft.replace("\r\n", "\n").strip()  # browsers send a textarea's lines with CRLF
     if not draft:
         raise ActionRefused("The reply cannot be empty.")
     with transaction.atomic():

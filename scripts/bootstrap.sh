@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need, and nothing when it is already there:
-#   - system packages: PostgreSQL, Redis, nginx, Python's venv module (Debian/Ubuntu, apt-get),
+#   - system packages: PostgreSQL, Redis, nginx, Python's venv module, and for `make test` Chromium
+#     (Debian/Ubuntu, apt-get),
 #     installed when missing and we may (root, or passwordless sudo); AUTOFLOW_NO_SYSTEM_INSTALL=1 skips;
 #   - the virtual environment .venv with the pinned dependencies of requirements-dev.lock.
 set -euo pipefail
@@ -15,12 +16,15 @@ have_postgres() {
 have_redis() { command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ]; }
 have_nginx() { [ -n "${NGINX_BIN:-}" ] || command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }
 have_venv() { command -v "$PYTHON" >/dev/null && "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; }
+have_chromium() { [ -n "${CHROMIUM_BIN:-}" ] || command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; }
 
 missing=()
 have_postgres || missing+=(postgresql)
 have_redis || missing+=(redis-server)
 have_nginx || missing+=(nginx)
 have_venv || missing+=(python3 python3-venv)
+# The browser tests drive Debian's Chromium (make test sets AUTOFLOW_WITH_BROWSER=1).
+if [ "${AUTOFLOW_WITH_BROWSER:-}" = 1 ]; then have_chromium || missing+=(chromium); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "${AUTOFLOW_NO_SYSTEM_INSTALL:-}" = 1 ]; then

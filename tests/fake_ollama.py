@@ -5,7 +5,7 @@
 Faults: ok, slow (headers after `fake.delay` s), 500, 503, 404, 400, invalid_json, fenced,
 wrong_enum, done_false, length, error_line, empty, reset (connection dropped mid-body).
 Connection refused is a closed port: stop the server (`fake.stop()`) or point at one.
-A fake in another process is switched with `POST /_fake/mode {"mode": …, "delay": …}`.
+A fake in another process is switched with `POST /_fake/mode {"mode": …, "delay": …, "answers": …}`.
 
 Answers are built from the request's JSON-schema `format`: `fake.answers[<first property>]`
 overrides the defaults below (e.g. answers["intent"] = {...} for the classification).
@@ -79,7 +79,8 @@ class FakeOllama:
                     knobs = json.loads(raw or b"{}")
                     fake.mode = knobs.get("mode", fake.mode)
                     fake.delay = float(knobs.get("delay", fake.delay))
-                    self._json(200, {"mode": fake.mode, "delay": fake.delay})
+                    fake.answers.update(knobs.get("answers", {}))
+                    self._json(200, {"mode": fake.mode, "delay": fake.delay, "answers": fake.answers})
                     return
                 if self.path != "/api/chat":
                     self._json(404, {"error": "not found"})

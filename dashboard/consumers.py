@@ -1,0 +1,56 @@
+"""WS /ws/runs/<run_id>/: the run page's live timeline. Server-rendered fragments for the htmx
+ws extension (elements swapped by id): on connect the whole header, timeline and event log (so a
+reconnect misses nothing), then the same fragments again after each event on run.<run_id>.
+Console users only (the session's user, checked in connect)."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from inquiries import selectors
+from inquiries.realtime import run_group
+
+from .permissions import is_console_user
+
+LIVE_PARTS = ("header", "timeline", "response", "events")
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+def render_run_fragments(run_id, user) -> str | None:
+    from .views import _run_context
+
+    run = selectors.run_get(run_id=run_id)
+    if run is None:
+        return None
+    context = {**_run_context(run), "user": user, "live": True}
+    return "".join(render_to_string(f"dashboard/run.html#{name}", context) for name in LIVE_PARTS)
+
+
+class RunTimelineConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        self.group = run_group(self.run_id)
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not await database_sync_to_async(is_console_user)(user):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        # Join first, then send the current state: no event can fall in between.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self._send_fragments():
+            await self.close(code=CLOSE_NOT_FOUND)
+
+    async def _send_fragments(self) -> bool:
+        html = await database_sync_to_async(render_run_fragments)(self.run_id, self.scope["user"])
+        if html is None:
+            return False
+        await self.send(text_data=html)
+        return True
+
+    async def disconnect(self, code) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def run_event(self, message) -> None:
+        # The event is a hint; the fragments are re-read from PostgreSQL.
+        await self._send_fragments()

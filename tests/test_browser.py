@@ -1,0 +1,172 @@
+"""The console in a real headless Chromium (Debian's, driven by Playwright through
+`executable_path`), against AutoFlow as real processes: web tier, a qcluster worker and the fake
+Ollama answering slowly enough (0.6 s per call) to watch a timeline fill. Screenshots of each
+page are saved under test-artifacts/screenshots/ (git-ignored)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.services import REPO
+from tests.live import live_stack
+from tests.test_worker import kill_worker, start_worker
+
+pytestmark = [pytest.mark.services, pytest.mark.browser]
+
+SHOTS = REPO / "test-artifacts" / "screenshots"
+PASSWORD = "browser-test-pw-1234"
+CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MAKE_OPERATOR = f"""
+from django.contrib.auth.models import Group, User
+from inquiries.roles import OPERATORS, ensure_role_groups
+ensure_role_groups()
+user = User.objects.create_user("olivia", password="{PASSWORD}")
+user.groups.add(Group.objects.get(name=OPERATORS))
+"""
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    port_file = tmp_path_factory.mktemp("fake-ollama") / "url"
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), "slow", "0.6"], cwd=REPO)
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text()):
+        assert time.monotonic() < deadline, "fake Ollama did not start"
+        time.sleep(0.05)
+    # The model finds no answer in the knowledge base: every run escalates (kb_no_answer).
+    httpx.post(f"{port_file.read_text()}/_fake/mode", timeout=5,
+               json={"answers": {"answerable": {"answerable": False, "answer": ""}}}).raise_for_status()
+    try:
+        with live_stack(OLLAMA_BASE_URL=port_file.read_text(), LLM_BACKEND="ollama") as stack:
+            for command in (["load_demo_data"], ["shell", "-c", MAKE_OPERATOR]):
+                subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=stack.env, check=True,
+                               capture_output=True)
+            worker = start_worker(stack)
+            try:
+                yield stack
+            finally:
+                kill_worker(worker, signal.SIGTERM)
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (make test installs Debian's chromium)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(console, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=console.url)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto("/console/login/")
+    page.fill("#id_username", "olivia")
+    page.fill("#id_password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/console/")
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_submit_a_preset_and_watch_the_timeline_fill_live(page, console):
+    shot(page, "overview")
+    page.goto("/console/submit/")
+    page.click("#preset-outage")
+    assert page.input_value("#id_subject") == "URGENT: production down"
+    shot(page, "submit")
+    page.click("#submit-form button[type=submit]")
+    page.wait_for_url("**/console/runs/*/")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    page.wait_for_selector("#live-state:has-text('Live')")
+    page.wait_for_selector("ol.timeline li#step-1")
+    assert page.inner_text("#run-status") == "Running"  # the first step arrived while the run was running
+    shot(page, "run-in-flight")
+    page.wait_for_selector("#run-status:has-text('Escalated')", timeout=60_000)
+
+    assert page.evaluate("window.__sameDocument") is True
+    nodes = page.locator("ol.timeline li strong").all_inner_texts()
+    assert nodes == ["classify_intent", "faq_node", "handoff_node", "log_audit"]
+    assert "Handoff summary" in page.inner_text("#response")
+    shot(page, "run-escalated")
+
+
+def test_pause_holds_updates_back_and_resume_catches_up(page, console):
+    page.goto("/console/submit/?preset=faq")
+    page.click("#submit-form button[type=submit]")
+    page.wait_for_url("**/console/runs/*/")
+    page.wait_for_selector("#live-state:has-text('Live')")
+    page.click("#live-toggle")
+    assert page.inner_text("#live-state") == "Paused"
+    assert page.get_attribute("#live-toggle", "aria-pressed") == "true"
+    time.sleep(4)  # the run finishes meanwhile (4 model calls of 0.6 s)
+    assert page.inner_text("#run-status") == "Running"
+    page.click("#live-toggle")
+    page.wait_for_selector("#run-status:has-text('Escalated')")
+
+
+def test_history_filters_live_in_the_url(page, console):
+    submit_and_wait(page, "billing")
+    page.goto("/console/runs/")
+    page.select_option("#id_status", "escalated")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/console/runs/?*status=escalated*")
+    rows = page.locator("#run-rows tr")
+    assert rows.count() >= 1
+    assert all(status == "Escalated" for status in page.locator("#run-rows .status").all_inner_texts())
+    shot(page, "history-filtered")
+    page.set_viewport_size({"width": 390, "height": 800})
+    shot(page, "history-phone")
+
+
+def submit_and_wait(page, preset: str) -> str:
+    page.goto(f"/console/submit/?preset={preset}")
+    page.click("#submit-form button[type=submit]")
+    page.wait_for_url("**/console/runs/*/")
+    page.wait_for_selector("#run-status:has-text('Escalated')", timeout=60_000)
+    return page.url.rstrip("/").rsplit("/", 1)[1]
+
+
+def test_take_over_an_escalation_and_send_the_reply(page, console):
+    run_id = submit_and_wait(page, "outage")
+    page.goto("/console/escalations/?scope=unassigned")
+    shot(page, "escalations")
+    page.click(f"#escalation-table #run-{run_id} a")
+    page.wait_for_url(f"**/console/runs/{run_id}/")
+    page.click("#assign")
+    page.wait_for_selector("text=You are now handling this escalation.")
+    page.fill("#id_draft", "Hi Tom,\n\nWe found the cause and fixed it.\n\nOlivia")
+    page.click("#save-draft")
+    page.wait_for_selector("text=Draft saved.")
+    page.click("#approve")
+    page.wait_for_selector("text=Reply sent to the sender.")
+    assert "approved by olivia" in page.inner_text("#response")
+    shot(page, "escalation-replied")
+
+    emails = console.sql("SELECT count(*), min(body) FROM inquiries_outboundemail WHERE run_id = %s", [run_id])
+    assert emails == [(1, "Hi Tom,\n\nWe found the cause and fixed it.\n\nOlivia")]
+    actors = console.sql("SELECT type FROM inquiries_runevent WHERE run_id = %s AND actor_label = 'user:olivia' "
+                         "ORDER BY id", [run_id])
+    assert [t for (t,) in actors] == ["received", "assigned", "draft_edited", "reply_sent"]  # she submitted it too
