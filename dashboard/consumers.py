@@ -8,7 +8,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from inquiries import selectors
-from inquiries.realtime import run_group
+from inquiries.realtime import RUNS_GROUP, run_group
 
 from .permissions import is_console_user
 
@@ -54,3 +54,39 @@ class RunTimelineConsumer(AsyncWebsocketConsumer):
     async def run_event(self, message) -> None:
         # The event is a hint; the fragments are re-read from PostgreSQL.
         await self._send_fragments()
+
+
+class RunListConsumer(AsyncWebsocketConsumer):
+    """WS /ws/runs/?<history filters>: a run that starts is inserted at the top of the history
+    page's first page, a run that ends has its row replaced; runs outside the filters are not sent."""
+
+    async def connect(self) -> None:
+        from urllib.parse import parse_qs
+
+        user = self.scope.get("user")
+        if user is None or not await database_sync_to_async(is_console_user)(user):
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.filters = {key: (query.get(key) or [""])[0] for key in ("status", "intent", "q", "escalated")}
+        await self.channel_layer.group_add(RUNS_GROUP, self.channel_name)  # before accepting: nothing is missed
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        await self.channel_layer.group_discard(RUNS_GROUP, self.channel_name)
+
+    async def run_listed(self, message) -> None:
+        html = await database_sync_to_async(render_run_row)(message["run_id"], self.filters, message["new"])
+        if html:
+            await self.send(text_data=html)
+
+
+def render_run_row(run_id, filters: dict[str, str], new: bool) -> str:
+    run = selectors.run_history(**filters).filter(pk=run_id).first()
+    if run is None:
+        return ""
+    row = render_to_string("dashboard/_run_rows.html", {"runs": [run]}).strip()
+    if new:  # the children of this tbody go to the top of the page's table
+        return f'<tbody hx-swap-oob="afterbegin:#run-rows">{row}</tbody>'
+    return row.replace("<tr ", '<tr hx-swap-oob="true" ', 1)

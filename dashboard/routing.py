@@ -1,7 +1,8 @@
 from django.urls import path
 
-from .consumers import RunTimelineConsumer
+from .consumers import RunListConsumer, RunTimelineConsumer
 
 websocket_urlpatterns = [
+    path("ws/runs/", RunListConsumer.as_asgi()),
     path("ws/runs/<uuid:run_id>/", RunTimelineConsumer.as_asgi()),
 ]

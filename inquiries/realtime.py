@@ -22,6 +22,9 @@ def run_group(run_id) -> str:
     return f"run.{run_id}"
 
 
+RUNS_GROUP = "runs"  # every run's arrival and end, for the console's history page
+
+
 PUBLISH_TIMEOUT_SECONDS = 2.0
 
 
@@ -63,6 +66,16 @@ def publish_run_event(run_id, event: dict[str, Any]) -> bool:
         _publisher.send(run_group(run_id), {"type": "run.event", "event": event})
     except Exception as exc:  # the channel layer is best effort by design
         logger.warning("could not publish %s for run %s: %s", event.get("type"), run_id, type(exc).__name__)
+        return False
+    return True
+
+
+def publish_run_listed(run_id, *, new: bool) -> bool:
+    """Tell history pages that a run arrived (`new`) or changed status. Never raises."""
+    try:
+        _publisher.send(RUNS_GROUP, {"type": "run.listed", "run_id": str(run_id), "new": new})
+    except Exception as exc:  # best effort, like every live hint
+        logger.warning("could not publish the listing of run %s: %s", run_id, type(exc).__name__)
         return False
     return True
 

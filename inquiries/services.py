@@ -352,6 +352,9 @@ def run_claim(*, run_id, owner: str, lease_seconds: int, max_attempts: int,
             data={"attempt": run.attempts, "worker": owner, "llm_backend": run.llm_backend,
                   "llm_model": run.llm_model},
         )
+        if first:
+            run_id = run.pk
+            transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=True))
     return Claim(run=run, attempt=run.attempts)
 
 
@@ -418,6 +421,8 @@ def _finish(run: Run, *, status: str, error_code: str = "", error: str = "", mes
                      message=message or run.get_status_display(),
                      data={"error_code": error_code, "escalation_reason": run.escalation_reason, **(data or {})})
     _after_commit(run.pk, {"type": TERMINAL_EVENT[status]})
+    run_id = run.pk
+    transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=False))
 
 
 def run_finish(*, run_id, status: str, fields: dict[str, Any] | None = None, message: str = "",

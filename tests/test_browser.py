@@ -170,3 +170,20 @@ def test_take_over_an_escalation_and_send_the_reply(page, console):
     actors = console.sql("SELECT type FROM inquiries_runevent WHERE run_id = %s AND actor_label = 'user:olivia' "
                          "ORDER BY id", [run_id])
     assert [t for (t,) in actors] == ["received", "assigned", "draft_edited", "reply_sent"]  # she submitted it too
+
+
+def test_new_runs_appear_at_the_top_of_the_history_live(page, console):
+    page.add_init_script("document.addEventListener('htmx:wsOpen', () => { window.__wsOpen = true; });")
+    page.goto("/console/runs/")
+    page.wait_for_function("window.__wsOpen === true")
+    page.evaluate("window.__sameDocument = true")
+    subject = f"Arrived live {time.time_ns()}"
+
+    response = httpx.post(f"{console.url}/api/v1/webhook", timeout=10, headers={"X-API-Key": console.WEBHOOK_KEY},
+                          json={"sender_name": "Nia", "sender_email": "nia@example.com", "subject": subject,
+                                "body": "How long is the free trial?"})
+    assert response.status_code == 200
+
+    page.wait_for_selector(f"#run-rows tr:first-child:has-text('{subject}')")
+    assert page.evaluate("window.__sameDocument") is True
+    shot(page, "history-live")

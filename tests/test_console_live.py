@@ -104,3 +104,50 @@ def test_the_route_is_served_by_the_asgi_application():
     from autoflow.routing import websocket_urlpatterns
 
     assert any(str(p.pattern) == "ws/runs/<uuid:run_id>/" for p in websocket_urlpatterns)
+
+
+def test_history_gets_new_runs_at_the_top_and_status_changes_in_place(operator):
+    from dashboard.consumers import RunListConsumer
+    from inquiries.realtime import publish_run_listed
+
+    running = make_run(inquiry=make_inquiry(subject="Just arrived"), status="running")
+    faq = make_run(inquiry=make_inquiry(subject="Done one"), status="completed", intent="faq")
+
+    async def scenario():
+        com = WebsocketCommunicator(RunListConsumer.as_asgi(), "/ws/runs/?status=")
+        com.scope["user"] = operator
+        com.scope["query_string"] = b"intent=&status="
+        assert (await com.connect())[0]
+        await asyncio.to_thread(publish_run_listed, running.pk, new=True)
+        new_row = await com.receive_from(timeout=5)
+        await asyncio.to_thread(publish_run_listed, faq.pk, new=False)
+        changed = await com.receive_from(timeout=5)
+        await com.disconnect()
+        return new_row, changed
+
+    new_row, changed = run_async(scenario)
+    assert new_row.startswith('<tbody hx-swap-oob="afterbegin:#run-rows"><tr id="run-')
+    assert "Just arrived" in new_row
+    assert changed.startswith(f'<tr hx-swap-oob="true" id="run-{faq.pk}"')
+    assert "Completed" in changed
+
+
+def test_history_live_rows_respect_the_filters(operator):
+    from dashboard.consumers import RunListConsumer
+    from inquiries.realtime import publish_run_listed
+
+    support = make_run(inquiry=make_inquiry(subject="Support one"), status="running", intent="support")
+    faq = make_run(inquiry=make_inquiry(subject="FAQ one"), status="running", intent="faq")
+
+    async def scenario():
+        com = WebsocketCommunicator(RunListConsumer.as_asgi(), "/ws/runs/")
+        com.scope["user"] = operator
+        com.scope["query_string"] = b"intent=faq"
+        assert (await com.connect())[0]
+        await asyncio.to_thread(publish_run_listed, support.pk, new=True)
+        await asyncio.to_thread(publish_run_listed, faq.pk, new=True)
+        first = await com.receive_from(timeout=5)
+        await com.disconnect()
+        return first
+
+    assert "FAQ one" in run_async(scenario)  # the support run was filtered out, so this came first
