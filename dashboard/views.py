@@ -47,7 +47,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     top_intent = max(stats["by_intent"].values(), default=0) or 1
     context = {
         "health": health_report(), "window": window, "windows": list(WINDOWS), "stats": stats,
-        "queue_depth": selectors.queue_depth(), "since": since,
+        "queue_depth": selectors.queue_depth(), "clusters": selectors.worker_clusters(), "since": since,
         "intent_rows": [(intent, n, round(n / top_intent * 100)) for intent, n in stats["by_intent"].items()],
         "runs_chart": charts.stacked_bars(series), "duration_chart": charts.duration_scatter(stats["points"], since, until),
         "runs": selectors.run_recent(limit=10), "open_escalations": selectors.escalation_queue().count(),

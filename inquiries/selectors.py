@@ -230,3 +230,17 @@ def queue_depth() -> int:
     from django_q.models import OrmQ
 
     return OrmQ.objects.count()
+
+
+def worker_clusters() -> list[dict[str, Any]]:
+    """The running django-q2 clusters as they report themselves (through the Redis cache every few
+    seconds): host, status, worker processes. Empty when none reports (or Redis is down)."""
+    from django_q.brokers import get_broker
+    from django_q.status import Stat
+
+    try:
+        stats = Stat.get_all(broker=get_broker())
+    except Exception:  # the report lives in Redis; without it the overview says "unknown"
+        return []
+    return [{"host": s.host, "status": str(s.status), "workers": len(s.workers or []),
+             "reincarnations": s.reincarnations} for s in stats]

@@ -91,6 +91,11 @@ def shot(page, name: str) -> None:
 
 
 def test_sign_in_submit_a_preset_and_watch_the_timeline_fill_live(page, console):
+    deadline = time.monotonic() + 20
+    while "process" not in page.inner_text("#workers"):  # the worker reports itself every few seconds
+        assert time.monotonic() < deadline, page.inner_text("#workers")
+        time.sleep(1)
+        page.reload()
     shot(page, "overview")
     page.goto("/console/submit/")
     page.click("#preset-outage")

@@ -31,6 +31,8 @@ def test_overview_shows_health_and_recent_runs(operator_client):
     html = operator_client.get("/console/").content.decode()
     assert "System health" in html
     assert "Database: <strong>up</strong>" in html
+    assert 'Workers: <strong id="workers">none reporting</strong>' in html  # no qcluster in this test
+    assert 'Queue depth: <strong id="queue-depth">' in html
     assert "Where is my invoice?" in html
     assert "completed: <strong>1</strong>" in html
 
