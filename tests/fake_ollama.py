@@ -11,12 +11,16 @@ Answers are built from the request's JSON-schema `format`: `fake.answers[<first 
 overrides the defaults below (e.g. answers["intent"] = {...} for the classification).
 """
 
+import contextlib
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 DEFAULT_ANSWERS = {
     "intent": {"intent": "faq", "confidence": 0.93, "severity": "low", "reasoning": "asks how the trial works"},
@@ -216,11 +220,27 @@ class FakeOllama:
         self.stop()
 
 
+@contextlib.contextmanager
+def fake_ollama_process(folder, *, mode: str = "ok", delay: float = 0.0):
+    """The fake in a process of its own (for workers in other processes); yields its URL."""
+    port_file = Path(folder) / "fake-ollama-url"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), mode, str(delay)],
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 20
+        while not (port_file.exists() and port_file.read_text()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("fake Ollama did not start")
+            time.sleep(0.05)
+        yield port_file.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     """Serve a fake Ollama on a port for tests that run the worker as another process:
     `python -m tests.fake_ollama PORT_FILE [MODE] [DELAY]` writes the URL to PORT_FILE."""
-    import sys
-
     fake = FakeOllama()
     if len(sys.argv) > 2:
         fake.mode = sys.argv[2]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from scripts.services import REPO
+from tests.fake_ollama import fake_ollama_process
 from tests.live import live_stack
 from tests.test_worker import kill_worker, start_worker
 
@@ -36,17 +37,11 @@ user.groups.add(Group.objects.get(name=OPERATORS))
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
-    port_file = tmp_path_factory.mktemp("fake-ollama") / "url"
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), "slow", "0.6"], cwd=REPO)
-    deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text()):
-        assert time.monotonic() < deadline, "fake Ollama did not start"
-        time.sleep(0.05)
-    # The model finds no answer in the knowledge base: every run escalates (kb_no_answer).
-    httpx.post(f"{port_file.read_text()}/_fake/mode", timeout=5,
-               json={"answers": {"answerable": {"answerable": False, "answer": ""}}}).raise_for_status()
-    try:
-        with live_stack(OLLAMA_BASE_URL=port_file.read_text(), LLM_BACKEND="ollama") as stack:
+    with fake_ollama_process(tmp_path_factory.mktemp("fake-ollama"), mode="slow", delay=0.6) as ollama_url:
+        # The model finds no answer in the knowledge base: every run escalates (kb_no_answer).
+        httpx.post(f"{ollama_url}/_fake/mode", timeout=5,
+                   json={"answers": {"answerable": {"answerable": False, "answer": ""}}}).raise_for_status()
+        with live_stack(OLLAMA_BASE_URL=ollama_url, LLM_BACKEND="ollama") as stack:
             for command in (["load_demo_data"], ["shell", "-c", MAKE_OPERATOR]):
                 subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=stack.env, check=True,
                                capture_output=True)
@@ -55,9 +50,6 @@ def console(tmp_path_factory):
                 yield stack
             finally:
                 kill_worker(worker, signal.SIGTERM)
-    finally:
-        fake.terminate()
-        fake.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 import websockets
 
 from scripts.services import REPO
+from tests.fake_ollama import fake_ollama_process
 from tests.live import LiveStack, live_stack
 
 pytestmark = pytest.mark.services
@@ -27,15 +28,8 @@ TERMINAL = ("completed", "escalated", "error")
 @pytest.fixture(scope="module")
 def fake_ollama(tmp_path_factory):
     """The fake Ollama in a process of its own, each model call taking 0.8 s."""
-    port_file = tmp_path_factory.mktemp("fake-ollama") / "url"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), "slow", "0.8"], cwd=REPO)
-    deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text()):
-        assert time.monotonic() < deadline, "fake Ollama did not start"
-        time.sleep(0.05)
-    yield port_file.read_text()
-    proc.terminate()
-    proc.wait(10)
+    with fake_ollama_process(tmp_path_factory.mktemp("fake-ollama"), mode="slow", delay=0.8) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
