@@ -57,7 +57,7 @@ def snapshot_add_step(*, fields: dict[str, Any], step: dict[str, Any]) -> bool:
         if not raw:
             return False
         snapshot = json.loads(raw)
-        steps = [s for s in snapshot.get("agent_steps", []) if s.get("sequence") != step["sequence"]]
+        steps = [s for s in snapshot.get("agent_steps") or [] if s.get("sequence") != step["sequence"]]
         snapshot.update(fields)
         snapshot["agent_steps"] = [*steps, step]
         ttl = settings.RUN_SNAPSHOT_TTL_SECONDS

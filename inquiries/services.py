@@ -1,6 +1,7 @@
 """Writes. Interfaces call one of these; each keeps its own transaction and invariants."""
 
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from .models import (
     RunStatus,
     RunStep,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def api_client_create(*, name: str, created_by=None, rate_limit: str = "", notes: str = "") -> tuple[ApiClient, str]:
@@ -282,7 +285,19 @@ def _after_commit(run_id, event: dict[str, Any] | None) -> None:
         if event is not None:
             realtime.publish_run_event(run_id, {**event, "run": payload})
 
-    transaction.on_commit(publish)
+    transaction.on_commit(_best_effort(publish))
+
+
+def _best_effort(callback):
+    """The hot plane and live events follow a committed change; a failure there is logged and
+    must never fail the run (on_commit callbacks raise into the code that committed)."""
+    def run() -> None:
+        try:
+            callback()
+        except Exception:
+            logger.exception("updating the hot plane after a commit failed")
+
+    return run
 
 
 def _locked_run(run_id) -> Run | None:
@@ -305,7 +320,7 @@ def _after_step_commit(run: Run, step: RunStep) -> None:
         realtime.publish_run_event(run.pk, {"type": STEP_EVENT, "step": step_data,
                                             "run": {k: fields[k] for k in STEP_EVENT_RUN_FIELDS}})
 
-    transaction.on_commit(publish)
+    transaction.on_commit(_best_effort(publish))
 
 
 # What a `step` event says of its run besides the step (the terminal event carries all of it).

@@ -42,8 +42,9 @@ def stack(fake_ollama):
 
 
 def start_worker(stack: LiveStack) -> subprocess.Popen:
+    quiet = subprocess.DEVNULL if not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT") else None
     return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=stack.env,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            start_new_session=True, stdout=quiet, stderr=quiet)
 
 
 def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
@@ -100,7 +101,7 @@ def test_a_real_worker_takes_runs_to_their_end_with_live_progress(stack, worker)
     async def watch() -> list[dict]:
         url = stack.url.replace("http", "ws") + f"/api/v1/ws/{run_id}?token={stack.WEBHOOK_KEY}"
         events = []
-        async with websockets.connect(url, open_timeout=10) as ws:
+        async with asyncio.timeout(90), websockets.connect(url, open_timeout=10) as ws:
             while True:
                 event = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 if event["type"] != "heartbeat":
