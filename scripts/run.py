@@ -94,8 +94,10 @@ def main() -> int:
             return 0
         web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web")
         web.start()
-        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=env,
-                                  start_new_session=True)
+        # The worker forks its processes: a connection pool opened before the fork would be
+        # shared by all of them, so it keeps plain connections whatever the environment says.
+        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO,
+                                  env={**env, "DB_POOL": "false"}, start_new_session=True)
         _record_children([*(p.pid for p in web.processes.values()), worker.pid])
         log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
         try:

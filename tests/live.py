@@ -17,7 +17,8 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"
 
 
 def base_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    # DB_POOL: an ASGI import in this process sets it; a worker or gunicorn must not inherit it.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DB_POOL")}
     env.update({
         "DJANGO_SETTINGS_MODULE": "autoflow.settings",
         "APP_ENV": "development",

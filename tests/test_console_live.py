@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from autoflow.asgi import application
 from scripts.services import REPO
 from tests.factories import make_inquiry, make_run, make_step
 
@@ -100,7 +99,8 @@ def test_an_unknown_run_is_closed_with_4404(auditor):
 
 
 def test_the_route_is_served_by_the_asgi_application():
-    assert application is not None
+    # Not `import autoflow.asgi` here: it sets DB_POOL=true in this process's environment, which
+    # every process the later tests start would inherit.
     from autoflow.routing import websocket_urlpatterns
 
     assert any(str(p.pattern) == "ws/runs/<uuid:run_id>/" for p in websocket_urlpatterns)
