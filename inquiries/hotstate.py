@@ -57,14 +57,13 @@ def snapshot_add_step(*, fields: dict[str, Any], step: dict[str, Any]) -> bool:
         if not raw:
             return False
         snapshot = json.loads(raw)
-        steps = [s for s in snapshot.get("agent_steps") or [] if s.get("sequence") != step["sequence"]]
         snapshot.update(fields)
-        snapshot["agent_steps"] = [*steps, step]
+        # Steps are recorded once each (run_step_record returns early for a known key): append.
+        snapshot["agent_steps"] = [*(snapshot.get("agent_steps") or []), step]
         ttl = settings.RUN_SNAPSHOT_TTL_SECONDS
         pipe = r.pipeline(transaction=False)
         pipe.set(run_key(run_id), json.dumps(snapshot, separators=(",", ":")), ex=ttl)
-        pipe.delete(steps_key(run_id))
-        pipe.rpush(steps_key(run_id), *(json.dumps(s, separators=(",", ":")) for s in snapshot["agent_steps"]))
+        pipe.rpush(steps_key(run_id), json.dumps(step, separators=(",", ":")))
         pipe.expire(steps_key(run_id), ttl)
         pipe.execute()
         return True

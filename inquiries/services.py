@@ -619,10 +619,6 @@ def _escalated_run_for_update(run_id) -> Run:
     return run
 
 
-def _refresh_after_action(run: Run) -> None:
-    _after_commit(run.pk, None)
-
-
 def run_assign(*, run_id, user) -> Run:
     """The operator takes the escalation over."""
     with transaction.atomic():
@@ -636,7 +632,7 @@ def run_assign(*, run_id, user) -> Run:
                          message=f"Assigned to {user.get_username()}"
                          + (f" (was {previous.get_username()})" if previous and previous != user else ""),
                          data={"previous": previous.get_username() if previous else ""})
-        _refresh_after_action(run)
+        _after_commit(run.pk, None)
     return run
 
 
@@ -653,7 +649,7 @@ def run_draft_update(*, run_id, user, draft: str) -> Run:
         run.save(update_fields=["draft_response", "updated_at"])
         run_event_record(run=run, type=RunEventType.DRAFT_EDITED, actor=user, message="Draft edited",
                          data={"chars_before": len(before), "chars_after": len(run.draft_response)})
-        _refresh_after_action(run)
+        _after_commit(run.pk, None)
     return run
 
 
@@ -667,7 +663,7 @@ def run_reply_approve(*, run_id, user) -> OutboundEmail:
             raise ActionRefused("The reply was already sent.")
         run.final_response = run.draft_response
         run.save(update_fields=["final_response", "updated_at"])
-        _refresh_after_action(run)
+        _after_commit(run.pk, None)
     email = outbound_email_send_once(run_id=run.pk, body=run.final_response, approved_by=user)
     if email is None:
         raise ActionRefused("This run no longer exists.")
@@ -685,7 +681,7 @@ def run_resolve(*, run_id, user, note: str = "") -> Run:
         run_event_record(run=run, type=RunEventType.RESOLVED, actor=user, message="Resolved"
                          + (f": {run.resolution_note}" if run.resolution_note else ""),
                          data={"note": run.resolution_note})
-        _refresh_after_action(run)
+        _after_commit(run.pk, None)
     return run
 
 

@@ -23,7 +23,8 @@ from inquiries.models import Run, RunStatus
 
 from .checkpointer import delete_threads, get_checkpointer
 from .graph import RunContext, build_graph
-from .llm.engine import Engine, choose_backend, engine_info
+from .llm.engine import Engine, engine_info
+from .llm.probe import active_backend
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _graph():
 
 def run_execute(run_id: str) -> str:
     owner = worker_name()
-    backend = choose_backend()
+    backend = active_backend()
     claim = services.run_claim(
         run_id=run_id, owner=owner, max_attempts=settings.RUN_MAX_ATTEMPTS,
         lease_seconds=settings.RUN_TIMEOUT_SECONDS + settings.RUN_LEASE_SLACK_SECONDS,

@@ -14,12 +14,12 @@ def warm_worker(sender=None, proc_name: str = "", **kwargs) -> None:
 
 def _warm() -> None:
     from .llm.classifier import get_classifier
-    from .llm.engine import choose_backend
     from .llm.ollama import OllamaClient
+    from .llm.probe import active_backend
 
     try:
         get_classifier()
-        if choose_backend() == "ollama":
+        if active_backend() == "ollama":
             OllamaClient().warm_up()
     except Exception:  # a failed warm-up costs the first run a little time, nothing else
         logger.exception("worker warm-up failed")

@@ -218,3 +218,24 @@ def test_prune_removes_checkpoints_of_old_finished_runs(settings):
     saver = get_checkpointer()
     assert saver.get_tuple({"configurable": {"thread_id": str(old.pk)}}) is None
     assert saver.get_tuple({"configurable": {"thread_id": str(new.pk)}}) is not None
+
+
+def test_the_worker_schedules_the_reaper_every_minute_and_pruning_hourly():
+    """The migration's schedules (applied again here: flushes of other tests may have removed
+    them), each naming a task that exists."""
+    import importlib
+    import pydoc
+
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    migration = importlib.import_module("orchestration.migrations.0001_checkpoint_tables_and_schedules")
+    migration.schedules(apps, None)
+    migration.schedules(apps, None)  # applying twice changes nothing
+
+    schedules = {s.func: s for s in Schedule.objects.filter(name__startswith="autoflow: ")}
+    assert len(schedules) == 2
+    reaper = schedules["orchestration.tasks.reap_runs"]
+    assert (reaper.schedule_type, reaper.minutes, reaper.repeats) == (Schedule.MINUTES, 1, -1)
+    assert schedules["orchestration.tasks.prune_checkpoints"].schedule_type == Schedule.HOURLY
+    assert all(callable(pydoc.locate(func)) for func in schedules)

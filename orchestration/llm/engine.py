@@ -13,7 +13,7 @@ from inquiries.models import LLMBackend
 
 from . import builtin, prompts
 from .ollama import OllamaClient
-from .probe import active_backend, probe_ollama
+from .probe import probe_ollama
 from .types import (
     Classification,
     FaqAnswer,
@@ -51,10 +51,6 @@ def engine_info(backend: str) -> dict[str, str]:
                 "llm_server_version": probe.version}
     return {"llm_backend": LLMBackend.BUILTIN, "llm_model": builtin.MODEL, "llm_model_digest": "",
             "llm_server_version": ""}
-
-
-def choose_backend() -> str:
-    return active_backend()
 
 
 class Engine:

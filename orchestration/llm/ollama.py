@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -27,7 +27,6 @@ import pybreaker
 from django.conf import settings
 from pydantic import BaseModel, ValidationError
 from tenacity import (
-    RetryError,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
@@ -87,8 +86,6 @@ class ChatResult:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     attempts: int = 1
-    raw_chunks: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -160,7 +157,6 @@ class OllamaClient:
         if schema is not None:
             body["format"] = schema
         content: list[str] = []
-        chunks = 0
         try:
             with self.http.stream("POST", "/api/chat", json=body, timeout=self._timeout(remaining)) as response:
                 _raise_for_status(response)
@@ -177,7 +173,6 @@ class OllamaClient:
                         raise OllamaIncomplete("stream line is not an object")
                     if "error" in chunk:
                         raise OllamaIncomplete(f"error in stream: {str(chunk['error'])[:300]}")
-                    chunks += 1
                     message = chunk.get("message") or {}
                     content.append(message.get("content") or "")
                     if chunk.get("done") is True:
@@ -186,7 +181,7 @@ class OllamaClient:
                             raise OllamaIncomplete("the answer was cut at num_predict (done_reason=length)")
                         return ChatResult(content="".join(content), model=str(chunk.get("model") or self.model),
                                           done_reason=reason, prompt_tokens=chunk.get("prompt_eval_count"),
-                                          completion_tokens=chunk.get("eval_count"), raw_chunks=chunks)
+                                          completion_tokens=chunk.get("eval_count"))
         except httpx.TimeoutException as exc:
             raise OllamaTimeout(f"{type(exc).__name__} after {remaining:.1f}s budget") from exc
         except httpx.HTTPError as exc:  # refused, reset, protocol errors
@@ -214,10 +209,7 @@ class OllamaClient:
             wait=wait_exponential_jitter(multiplier=settings.OLLAMA_RETRY_INITIAL_SECONDS, max=8, jitter=0.5),
             reraise=True,
         )
-        try:
-            result = retrying(attempt)
-        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the last error
-            raise exc.last_attempt.exception() from exc
+        result = retrying(attempt)  # reraise=True: the last attempt's own error
         result.attempts = attempts
         return result
 
