@@ -3,11 +3,12 @@ SHELL := /bin/bash
 BIN := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test run test lint format services lock clean
+.PHONY: help install install-test run test chaos lint format services lock clean
 
 help:
 	@echo "make run      install what is missing, start PostgreSQL, Redis, web and worker (Ctrl-C stops)"
 	@echo "make test     install what is missing, run linter and the whole test suite on throw-away servers"
+	@echo "make chaos    the chaos suite at full length: every fault on real processes (about 15 min)"
 	@echo "make lint     ruff"
 	@echo "make services start only the local PostgreSQL and Redis of .run/ and print their URLs"
 	@echo "make lock     re-resolve requirements.lock and requirements-dev.lock from pyproject.toml"
@@ -21,6 +22,9 @@ run: install
 
 test: install-test lint
 	$(BIN)/python -m scripts.services throwaway -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+chaos: install-test
+	$(BIN)/python -m chaos
 
 install-test:
 	@AUTOFLOW_WITH_BROWSER=1 bash scripts/bootstrap.sh

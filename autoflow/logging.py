@@ -1,6 +1,7 @@
 """Log formatting: UTC ISO 8601 timestamps and the current request id on every line."""
 
 import logging
+import re
 from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -29,3 +30,43 @@ class JSONFormatter(_UTCTime, _JsonFormatter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("rename_fields", {"asctime": "timestamp", "levelname": "level", "name": "logger"})
         super().__init__(*args, **kwargs)
+
+
+# --- LOG_REDACT_PII: e-mail addresses and phone numbers out of log lines -------------------------
+
+EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+# A phone number: an optional +, then 7-15 digits with the separators people type. ISO dates and
+# IPv4 addresses look alike and are left alone; so are ids inside words (UUIDs, hashes).
+PHONE = re.compile(r"(?<![\w.:/+-])\+?\(?\d[\d\s().-]{5,}\d(?![\w:/-])")
+_NOT_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}.*|\d{1,3}(?:\.\d{1,3}){3}|\d+(?:\.\d+)?")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
+
+
+def _phone(match: re.Match) -> str:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(text.strip()):
+        return text
+    return "[phone]"
+
+
+def redact_pii(text: str) -> str:
+    return PHONE.sub(_phone, EMAIL.sub("[email]", text))
+
+
+class RedactPIIFilter(logging.Filter):
+    """Replaces e-mail addresses and phone numbers in the message, the traceback and any extra
+    string field of a record with [email] / [phone] (LOG_REDACT_PII=true). Timestamps, levels and
+    request ids are added later by the formatter and are never touched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_pii(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_pii(record.exc_text)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, redact_pii(value))
+        return True

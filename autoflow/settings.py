@@ -276,10 +276,15 @@ Q_CLUSTER = {
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+# Replace e-mail addresses and phone numbers in log lines with [email] / [phone].
+LOG_REDACT_PII = env.bool("LOG_REDACT_PII", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "autoflow.logging.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "autoflow.logging.RequestIDFilter"},
+        "redact_pii": {"()": "autoflow.logging.RedactPIIFilter"},
+    },
     "formatters": {
         "text": {
             "()": "autoflow.logging.UTCFormatter",
@@ -294,7 +299,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_pii"] if LOG_REDACT_PII else ["request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -105,8 +105,8 @@ def run_json(request: HttpRequest, run_id) -> JsonResponse:
 @console_required
 @require_http_methods(["GET", "POST"])
 def submit(request: HttpRequest) -> HttpResponse:
+    _operator_only(request)  # auditors read; they are not shown a form they may not send
     if request.method == "POST":
-        _operator_only(request)
         form = InquiryForm(request.POST)
         if form.is_valid():
             data = {k: v.strip() for k, v in form.cleaned_data.items()}

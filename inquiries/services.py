@@ -600,7 +600,9 @@ def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> Outbound
 
 
 def _reply_subject(subject: str) -> str:
-    subject = subject.strip() or "Your inquiry"
+    # One line: a CR or LF from the inquiry would be refused by Django (BadHeaderError) and must
+    # never become a header of its own.
+    subject = " ".join(subject.split()) or "Your inquiry"
     return (subject if subject.lower().startswith("re:") else f"Re: {subject}")[:500]
 
 

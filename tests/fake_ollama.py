@@ -14,6 +14,7 @@ overrides the defaults below (e.g. answers["intent"] = {...} for the classificat
 import contextlib
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -36,7 +37,7 @@ def _now() -> str:
 
 
 class FakeOllama:
-    def __init__(self, *, models: list[str] | None = None, version: str = "0.12.6"):
+    def __init__(self, *, models: list[str] | None = None, version: str = "0.12.6", port: int = 0):
         self.models = list(models if models is not None else ["llama3:latest"])
         self.version = version
         self.requests: list[str] = []
@@ -164,7 +165,7 @@ class FakeOllama:
             def handle_error(self, request, client_address) -> None:
                 pass  # clients that hang up (timeouts, closed keep-alive connections) are expected
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._running = False
@@ -220,28 +221,61 @@ class FakeOllama:
         self.stop()
 
 
-@contextlib.contextmanager
-def fake_ollama_process(folder, *, mode: str = "ok", delay: float = 0.0):
-    """The fake in a process of its own (for workers in other processes); yields its URL."""
-    port_file = Path(folder) / "fake-ollama-url"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_ollama", str(port_file), mode, str(delay)],
-                            cwd=Path(__file__).resolve().parent.parent)
-    try:
+class FakeOllamaProcess:
+    """The fake in a process of its own (for workers in other processes). `stop()` and `start()`
+    again keep its port, so a worker sees Ollama go down (connection refused) and come back."""
+
+    def __init__(self, folder, *, mode: str = "ok", delay: float = 0.0):
+        self.port_file = Path(folder) / "fake-ollama-url"
+        self.mode, self.delay = mode, delay
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        self.port_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_ollama", str(self.port_file), self.mode, str(self.delay), str(self.port)],
+            cwd=Path(__file__).resolve().parent.parent)
         deadline = time.monotonic() + 20
-        while not (port_file.exists() and port_file.read_text()):
-            if proc.poll() is not None or time.monotonic() > deadline:
+        while not (self.port_file.exists() and self.port_file.read_text()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("fake Ollama did not start")
             time.sleep(0.05)
-        yield port_file.read_text()
+        self.port = int(self.port_file.read_text().rsplit(":", 1)[1])
+        return self.url
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def set_mode(self, mode: str, delay: float | None = None) -> None:
+        """Switch the running fake (`/_fake/mode`); the mode is also kept for a restart."""
+        import httpx
+
+        self.mode = mode
+        self.delay = self.delay if delay is None else delay
+        httpx.post(f"{self.url}/_fake/mode", json={"mode": self.mode, "delay": self.delay}, timeout=5).raise_for_status()
+
+
+@contextlib.contextmanager
+def fake_ollama_process(folder, *, mode: str = "ok", delay: float = 0.0):
+    """A FakeOllamaProcess for the duration of the block; yields its URL."""
+    fake = FakeOllamaProcess(folder, mode=mode, delay=delay)
+    try:
+        yield fake.start()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        fake.stop()
 
 
 def main() -> None:
     """Serve a fake Ollama on a port for tests that run the worker as another process:
-    `python -m tests.fake_ollama PORT_FILE [MODE] [DELAY]` writes the URL to PORT_FILE."""
-    fake = FakeOllama()
+    `python -m tests.fake_ollama PORT_FILE [MODE] [DELAY] [PORT]` writes the URL to PORT_FILE."""
+    fake = FakeOllama(port=int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     if len(sys.argv) > 2:
         fake.mode = sys.argv[2]
     if len(sys.argv) > 3:
@@ -249,10 +283,11 @@ def main() -> None:
     fake.start()
     with open(sys.argv[1], "w") as out:
         out.write(fake.url)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         fake.stop()
 
 

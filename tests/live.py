@@ -4,6 +4,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -75,6 +76,37 @@ def admin_login(base: str, username: str, password: str) -> httpx.Client:
     assert response.status_code == 302, response.text[:500]
     assert response.headers["location"] == "/admin/"
     return client
+
+
+def start_worker(stack: "LiveStack", log_path=None) -> subprocess.Popen:
+    """`manage.py qcluster` on the stack, leading its own process group; its output goes to
+    `log_path`, or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT is set."""
+    if log_path is not None:
+        output = open(log_path, "ab")  # noqa: SIM115 - the child keeps it; closed here after the fork
+    else:
+        output = subprocess.DEVNULL if not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT") else None
+    try:
+        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=stack.env,
+                                start_new_session=True, stdout=output, stderr=subprocess.STDOUT if log_path else output)
+    finally:
+        if log_path is not None:
+            output.close()
+
+
+def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """SIGKILL goes to every process of the cluster (a crash); SIGTERM to its main process only,
+    which stops its own workers in order."""
+    if worker.poll() is None:
+        if sig == signal.SIGKILL:
+            os.killpg(worker.pid, sig)
+        else:
+            worker.send_signal(sig)
+    try:
+        worker.wait(30)
+    finally:  # whatever happened, no process of this cluster outlives the test
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
 
 
 class LiveStack:

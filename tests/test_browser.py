@@ -16,8 +16,7 @@ import pytest
 
 from scripts.services import REPO
 from tests.fake_ollama import fake_ollama_process
-from tests.live import live_stack
-from tests.test_worker import kill_worker, start_worker
+from tests.live import kill_worker, live_stack, start_worker
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 

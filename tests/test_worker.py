@@ -3,9 +3,7 @@ Ollama as its own process, PostgreSQL and Redis of their own. Inquiries go in ov
 tests watch over HTTP, WebSocket and SQL — and kill the worker with SIGKILL mid-run."""
 
 import asyncio
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import websockets
 
 from scripts.services import REPO
 from tests.fake_ollama import fake_ollama_process
-from tests.live import LiveStack, live_stack
+from tests.live import LiveStack, kill_worker, live_stack, start_worker
 
 pytestmark = pytest.mark.services
 
@@ -39,28 +37,6 @@ def stack(fake_ollama):
         subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=live.env, check=True,
                        capture_output=True)
         yield live
-
-
-def start_worker(stack: LiveStack) -> subprocess.Popen:
-    quiet = subprocess.DEVNULL if not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT") else None
-    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=stack.env,
-                            start_new_session=True, stdout=quiet, stderr=quiet)
-
-
-def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """SIGKILL goes to every process of the cluster (a crash); SIGTERM to its main process only,
-    which stops its own workers in order."""
-    if worker.poll() is None:
-        if sig == signal.SIGKILL:
-            os.killpg(worker.pid, sig)
-        else:
-            worker.send_signal(sig)
-    try:
-        worker.wait(30)
-    finally:  # whatever happened, no process of this cluster outlives the test
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
 
 
 @pytest.fixture

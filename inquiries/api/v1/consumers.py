@@ -18,12 +18,13 @@ CLOSE_NOT_FOUND = 4404
 
 
 def _authorised(scope, token: str | None) -> bool:
+    from autoflow.websocket_security import is_same_site
     from inquiries.api.v1.auth import identify
 
     if not settings.WEBHOOK_API_KEY:
         return True
     user = scope.get("user")
-    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff and is_same_site(scope):
         return True
     return identify(token) is not None
 

@@ -1,0 +1,5 @@
+import sys
+
+from chaos.suite import main
+
+sys.exit(main())
