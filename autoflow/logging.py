@@ -37,7 +37,7 @@ class JSONFormatter(_UTCTime, _JsonFormatter):
 EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 # A phone number: an optional +, then 7-15 digits with the separators people type. ISO dates and
 # IPv4 addresses look alike and are left alone; so are ids inside words (UUIDs, hashes).
-PHONE = re.compile(r"(?<![\w.:/+-])\+?\(?\d[\d\s().-]{5,}\d(?![\w:/-])")
+PHONE = re.compile(r"(?<![\w.:/+-])\+?\(?\d[\d\s().-]{5,}\d(?![\w:/-]|\.\d)")
 _NOT_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}.*|\d{1,3}(?:\.\d{1,3}){3}|\d+(?:\.\d+)?")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 

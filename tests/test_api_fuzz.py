@@ -51,3 +51,30 @@ def test_operation_conforms_to_the_document(live, label):
     check()
     assert calls, "no request was sent"
     assert all(code < 500 for code in calls)
+
+
+def test_stateful_sequences_follow_the_links_and_conform(live):
+    """Schemathesis' stateful phase: webhook → status, steps, run, delete of the run_id it returned
+    (the OpenAPI links of the webhook's 200), with every response checked against the document —
+    including `use_after_free` (a deleted run must be 404 afterwards) and
+    `ensure_resource_availability` (a created run must be readable at once)."""
+    schema = schemathesis.openapi.from_url(f"{live.url}/api/v1/openapi.json")
+    base = schema.as_state_machine()
+    calls: list[tuple[str, int]] = []
+
+    class Sequences(base):
+        def before_call(self, case):
+            if case.headers and "Idempotency-Key" in case.headers:
+                case.headers["Idempotency-Key"] = f"{case.headers['Idempotency-Key'][:200]}-{uuid.uuid4().hex}"
+
+        def get_call_kwargs(self, case):
+            return {"headers": {**KEY, **ADMIN}, "timeout": 15}
+
+        def after_call(self, response, case):
+            calls.append((case.operation.label, response.status_code))
+
+    Sequences.run(settings=settings(max_examples=25, stateful_step_count=6, deadline=None,
+                                    suppress_health_check=list(HealthCheck), database=None))
+    assert all(code < 500 for _, code in calls)
+    followed = {label for label, code in calls if code == 200 and "{run_id}" in label}
+    assert len(followed) >= 3, sorted(set(calls))  # links were followed with real run ids

@@ -82,3 +82,56 @@ def test_every_request_writes_an_access_line_with_its_id(client, caplog):
     assert (line.method, line.path, line.status) == ("GET", "/health/live", 200)
     assert line.duration_ms >= 0
     assert line.getMessage().startswith("GET /health/live 200 ")
+
+
+# --- LOG_REDACT_PII ---------------------------------------------------------------------------------
+
+def test_redaction_replaces_e_mail_addresses_and_phone_numbers_only():
+    from autoflow.logging import redact_pii
+
+    assert redact_pii("from dana.lee+crm@example.co.uk, call +1 (415) 555-0100 or 020 7946 0958") == (
+        "from [email], call [phone] or [phone]")
+    kept = ("at 2026-11-24 12:00:01.123 run 1b4e28ba-2fa1-11d2-883f-0016d3cca427 from 192.168.100.200:5432 "
+            "took 1234.5 ms, attempt 3 of 3")
+    assert redact_pii(kept) == kept
+
+
+def test_the_filter_redacts_message_arguments_tracebacks_and_extra_fields():
+    from autoflow.logging import RedactPIIFilter
+
+    try:
+        raise ValueError("bad address dana@example.com")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("autoflow.test", logging.ERROR, __file__, 1, "inquiry from %s (%s)",
+                               ("dana@example.com", "+44 20 7946 0958"), exc_info)
+    record.sender = "dana@example.com"
+    RedactPIIFilter().filter(record)
+    RequestIDFilter().filter(record)
+    line = UTCFormatter("%(levelname)s %(message)s").format(record)
+    assert "dana@example.com" not in line
+    assert "7946" not in line
+    assert line.startswith("ERROR inquiry from [email] ([phone])")
+    assert "ValueError: bad address [email]" in line
+    assert record.sender == "[email]"
+    entry = json.loads(JSONFormatter("%(levelname)s %(message)s %(sender)s").format(record))
+    assert entry["sender"] == "[email]"
+
+
+@pytest.mark.parametrize(("flag", "redacted"), [("true", True), ("false", False)])
+def test_log_redact_pii_switches_the_filter_on_for_every_line(flag, redacted):
+    import subprocess
+    import sys
+
+    from scripts.services import REPO
+
+    code = ("import logging, django; django.setup(); "
+            "logging.getLogger('autoflow.test').warning('inquiry from dana@example.com, +1 415 555 0100')")
+    env = {**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "autoflow.settings", "LOG_REDACT_PII": flag,
+           "LOG_FORMAT": "text"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                         check=True).stderr
+    assert ("inquiry from [email], [phone]" in out) is redacted
+    assert ("dana@example.com" in out) is not redacted

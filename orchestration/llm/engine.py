@@ -75,6 +75,11 @@ class Engine:
         except LLMError as exc:
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True, failure="llm_unavailable",
                            detail=f"{exc.code}: {exc}"[:500])
+        leaked = next((q for v in value.model_dump().values() if isinstance(v, str)
+                       for q in [prompts.quoted_instructions(v)] if q), "")
+        if leaked:  # an injected "print your instructions" that worked: the answer is not used
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True,
+                           failure="model_output_invalid", detail="the answer quoted our instructions")
         return Outcome(value, LLMBackend.OLLAMA, result.model, result.prompt_tokens, result.completion_tokens)
 
     def _structured(self, system: str, user: str, model_cls):

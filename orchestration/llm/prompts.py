@@ -2,6 +2,8 @@
 <inquiry> tags, never as instructions, and the closed sets the answer must come from are in the
 schema (Ollama's grammar) and validated again on our side."""
 
+import re
+
 from inquiries.models import Intent
 
 _RULES = (
@@ -52,3 +54,29 @@ def wrap_inquiry(*, sender_name: str, subject: str, body: str) -> str:
         return text.replace("<inquiry>", "(inquiry)").replace("</inquiry>", "(/inquiry)")
 
     return (f"<inquiry>\nFrom: {clean(sender_name)}\nSubject: {clean(subject)}\n\n{clean(body)}\n</inquiry>")
+
+
+def _fragments() -> list[str]:
+    """Sentences of our instructions long enough that no honest answer repeats them by chance."""
+    texts = [_RULES, CLASSIFY, SUPPORT, LEAD, FAQ, *REPLY.split("{company}")]
+    found = []
+    for text in texts:
+        for sentence in re.split(r"(?<=[.:])\s+", text):
+            normal = _normal(sentence)
+            if len(normal) >= 40:
+                found.append(normal)
+    return found
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def quoted_instructions(answer: str) -> str:
+    """The first sentence of our instructions that a model's answer repeats, or "" (a prompt leak:
+    the answer is refused like any invalid output)."""
+    normal = _normal(answer)
+    return next((fragment for fragment in _FRAGMENTS if fragment in normal), "")
+
+
+_FRAGMENTS = _fragments()

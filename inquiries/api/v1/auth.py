@@ -125,6 +125,8 @@ class IntakeGate(APIKeyHeader):
             data = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise ApiError(422, ErrorCode.INVALID_JSON, "The body is not valid JSON.") from None
+        except RecursionError:  # thousands of nested brackets fit in a small body
+            raise ApiError(422, ErrorCode.INVALID_JSON, "The body is nested too deeply.") from None
         if not isinstance(data, dict):
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "The body must be a JSON object.",
                            details=[{"loc": ["body"], "msg": "expected an object", "type": "object_type"}])

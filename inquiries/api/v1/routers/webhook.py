@@ -32,6 +32,13 @@ def poll_url(run_id: UUID) -> str:
         "`WEBHOOK_SIGNING_SECRET` is set, Standard Webhooks headers are required and `webhook-id` "
         "doubles as the idempotency key. 503 with `Retry-After` when nothing could be stored."
     ),
+    # OpenAPI links: what a client (and schemathesis' stateful tests) can do with the run_id.
+    openapi_extra={"responses": {200: {"links": {
+        name: {"operationId": f"inquiries_api_v1_routers_runs_{operation}",
+               "parameters": {"run_id": "$response.body#/run_id"}}
+        for name, operation in (("GetStatus", "get_status"), ("GetSteps", "get_steps"), ("GetRun", "get_run"),
+                                ("DeleteRun", "delete_run"))
+    }}}},
 )
 def create_inquiry(
     request: HttpRequest,
