@@ -23,7 +23,7 @@ run: install
 test: install-test lint
 	$(BIN)/python -m scripts.services throwaway -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-chaos: install-test
+chaos: install
 	$(BIN)/python -m chaos
 
 install-test:

@@ -238,12 +238,21 @@ class Product:
         self.config = config
         self.fake = FakeOllamaProcess(base, mode="slow", delay=config.model_delay)
         self.fake.start()
-        self.stack = LiveStack(base, OLLAMA_BASE_URL=self.fake.url, **config.environment())
-        subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=self.stack.env,
-                       check=True, capture_output=True)
         self.workers: list[subprocess.Popen] = []
         self.worker_starts = 0
-        self.start_worker()
+        try:
+            self.stack = LiveStack(base, web_log=base / "web.log", OLLAMA_BASE_URL=self.fake.url,
+                                   **config.environment())
+        except BaseException:
+            self.fake.stop()
+            raise
+        try:
+            subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=self.stack.env,
+                           check=True, capture_output=True)
+            self.start_worker()
+        except BaseException:
+            self.stop()
+            raise
 
     def start_worker(self) -> subprocess.Popen:
         self.worker_starts += 1
@@ -270,6 +279,14 @@ class Product:
                 pass
             time.sleep(0.5)
         raise RuntimeError("the product did not become ready again")
+
+    def secrets_in_logs(self) -> list[str]:
+        """Log files of the web tier and the workers that contain a key, the signing secret or the
+        database password (what the outages above made them log included)."""
+        secrets = [self.stack.WEBHOOK_KEY, self.stack.ADMIN_KEY, SECRET, SECRET.removeprefix("whsec_"),
+                   self.stack.pg.password]
+        return [f"{log.name}: {secret[:6]}…" for log in sorted(self.base.glob("*.log"))
+                for secret in secrets if secret in log.read_text(errors="replace")]
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -522,7 +539,11 @@ def expectations(fault: str, attempts: list[Attempt], outage: tuple[float, float
 
 def run_suite(config: Config, faults: list[str], out=sys.stdout) -> list[Row]:
     base = scratch_base()
-    product = Product(base, config)
+    try:
+        product = Product(base, config)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
     rows: list[Row] = []
     try:
         integrator = Integrator(product.stack.url, product.stack.WEBHOOK_KEY, config.give_up)
@@ -543,6 +564,10 @@ def run_suite(config: Config, faults: list[str], out=sys.stdout) -> list[Row]:
             print(format_row(rows[-1]), file=out, flush=True)
         stream.stop()
         probe.stop()
+        if rows:
+            leaks = product.secrets_in_logs()
+            rows[-1].checks.append((f"after every fault: no key, signing secret or database password in the web "
+                                    f"and worker logs {leaks or ''}", not leaks))
     finally:
         product.stop()
         if all(row.ok for row in rows):

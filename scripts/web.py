@@ -127,7 +127,7 @@ class WebStack:
     """nginx + gunicorn + daphne for one environment. `processes` lists what must stay alive."""
 
     def __init__(self, *, env: dict[str, str], host: str, port: int, run_dir: Path,
-                 http_workers: int | None = None, quiet: bool = False):
+                 http_workers: int | None = None, quiet: bool = False, output=None):
         self.env = env
         self.host = host
         self.port = port
@@ -135,7 +135,8 @@ class WebStack:
         self.http_workers = http_workers or int(env.get("WEB_WORKERS", "4"))
         self.http_port = free_port()
         self.ws_port = free_port()
-        self.output = subprocess.DEVNULL if quiet else None
+        # Where the processes write: a file object of the caller's, nowhere (quiet), or our own output.
+        self.output = output if output is not None else subprocess.DEVNULL if quiet else None
         self.processes: dict[str, subprocess.Popen] = {}
 
     @property

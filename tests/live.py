@@ -48,10 +48,11 @@ def wait_for(url: str, *, timeout: float = 60, proc: subprocess.Popen | None = N
     raise AssertionError(f"{url} not ready after {timeout}s: {last!r}")
 
 
-def start_web(env: dict[str, str], run_dir, *, workers: int = 2) -> WebStack:
-    """The real web tier (nginx, gunicorn, daphne), as `make run` starts it."""
+def start_web(env: dict[str, str], run_dir, *, workers: int = 2, output=None) -> WebStack:
+    """The real web tier (nginx, gunicorn, daphne), as `make run` starts it; its processes write
+    to `output` (a file), or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT is set."""
     stack = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=run_dir, http_workers=workers,
-                     quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"))
+                     quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"), output=output)
     stack.start()
     wait_for(f"{stack.url}/health/live")
     return stack
@@ -117,10 +118,11 @@ class LiveStack:
     ADMIN_KEY = "ak_live_test_key_fedcba9876543210"
     ORIGIN = "https://crm.example.com"
 
-    def __init__(self, base_dir, **overrides: str):
+    def __init__(self, base_dir, *, web_log=None, **overrides: str):
         from scripts.services import PostgresServer, RedisServer
 
         self.base_dir = base_dir
+        self.web_log = web_log  # a path: the web tier's output goes there
         self.pg = PostgresServer(base_dir / "postgres", free_port())
         self.redis = RedisServer(base_dir / "redis", free_port())
         self.pg.start()
@@ -139,7 +141,11 @@ class LiveStack:
             WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
-        self.web = start_web(self.env, self.base_dir / "web")
+        if self.web_log:
+            with open(self.web_log, "ab") as output:  # the children keep their own descriptors
+                self.web = start_web(self.env, self.base_dir / "web", output=output)
+        else:
+            self.web = start_web(self.env, self.base_dir / "web")
         self.url = self.web.url
 
     def sql(self, query: str, params=()) -> list[tuple]:

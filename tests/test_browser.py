@@ -44,6 +44,7 @@ def console(tmp_path_factory):
             for command in (["load_demo_data"], ["shell", "-c", MAKE_OPERATOR]):
                 subprocess.run([sys.executable, "manage.py", *command], cwd=REPO, env=stack.env, check=True,
                                capture_output=True)
+            stack.ollama_url = ollama_url
             worker = start_worker(stack)
             try:
                 yield stack
@@ -183,3 +184,35 @@ def test_new_runs_appear_at_the_top_of_the_history_live(page, console):
     page.wait_for_selector(f"#run-rows tr:first-child:has-text('{subject}')")
     assert page.evaluate("window.__sameDocument") is True
     shot(page, "history-live")
+
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def test_html_in_an_inquiry_and_in_model_output_stays_text_in_the_live_page(page, console):
+    """The run page swaps server-rendered fragments in over the WebSocket (innerHTML): escaping is
+    what keeps a payload inert there. The model's draft carries one too."""
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    httpx.post(f"{console.ollama_url}/_fake/mode", timeout=5,
+               json={"answers": {"body": {"body": f"Hi,\n{XSS}\nBest"}}}).raise_for_status()
+    try:
+        page.goto("/console/submit/?preset=faq")
+        page.fill("#id_sender_name", f"Eve {XSS}")
+        page.fill("#id_subject", f"Hello {XSS}")
+        page.fill("#id_body", f"Is there a trial? {XSS}")
+        page.click("#submit-form button[type=submit]")
+        page.wait_for_url("**/console/runs/*/")
+        page.wait_for_selector("#run-status:has-text('Escalated')", timeout=60_000)
+        assert XSS in page.inner_text("main")  # shown as the text it is
+        assert "Hi," in page.inner_text("#response")
+        page.goto("/console/runs/")
+        assert f"Hello {XSS}" in page.inner_text("main")
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("img[src=x]").count() == 0
+        assert dialogs == []
+        shot(page, "run-with-html-in-it")
+    finally:
+        httpx.post(f"{console.ollama_url}/_fake/mode", timeout=5,
+                   json={"answers": {"body": {"body": "Hi there,\n\nThanks for your message (fake model).\n\n"
+                                                      "Best regards,\nThe AutoFlow team"}}}).raise_for_status()
