@@ -264,7 +264,9 @@ Q_CLUSTER = {
     "orm": "default",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": RUN_TIMEOUT_SECONDS,
-    "retry": RUN_TIMEOUT_SECONDS + 60,  # must exceed timeout, or a running task is handed out twice
+    # Must exceed timeout, or a running task is handed out twice. Just past the run's lease: a task
+    # a dead cluster had taken is presented again as soon as its run may be claimed again.
+    "retry": RUN_TIMEOUT_SECONDS + RUN_LEASE_SLACK_SECONDS + 5,
     "max_attempts": RUN_MAX_ATTEMPTS,
     "ack_failures": True,
     "save_limit": 1000,

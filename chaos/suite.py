@@ -68,7 +68,7 @@ SAMPLES = [json.loads(line) for line in (REPO / "tests/data/holdout_inquiries.js
 class Config:
     short: bool = False
     rate: float = 2.0  # inquiries per second in the steady stream
-    run_timeout: int = 20  # RUN_TIMEOUT_SECONDS: the task timeout; the lease is this + lease_slack
+    run_timeout: int = 15  # RUN_TIMEOUT_SECONDS: the task timeout; the lease is this + lease_slack
     lease_slack: int = 2
     max_attempts: int = 3
     model_delay: float = 0.25  # each fake model call, in the steady state

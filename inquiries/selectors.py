@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from . import hotstate
-from .models import Contact, Run, RunStep
+from .models import Contact, Run, RunStatus, RunStep
 
 
 def iso(moment: datetime | None) -> str:
@@ -244,3 +244,10 @@ def worker_clusters() -> list[dict[str, Any]]:
         return []
     return [{"host": s.host, "status": str(s.status), "workers": len(s.workers or []),
              "reincarnations": s.reincarnations} for s in stats]
+
+
+def running_lease_owners(*, prefix: str) -> set[str]:
+    """The workers (by lease owner name) that hold the lease of a running run, among those whose
+    name starts with `prefix`."""
+    return set(Run.objects.filter(status=RunStatus.RUNNING, lease_owner__startswith=prefix)
+               .values_list("lease_owner", flat=True).distinct())

@@ -476,24 +476,28 @@ def _enqueue(run: Run) -> None:
     run.queued_at = timezone.now()
 
 
-def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None) -> dict[str, int]:
+def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None,
+              dead_owners: frozenset[str] = frozenset()) -> dict[str, int]:
     """The safety net of every delivery problem (a killed worker, a timed-out task, a lost
-    message): running runs whose lease expired, or that waited in the queue too long, are queued
-    again, or ended `error` when out of attempts. A duplicate delivery is harmless: the lease
-    lets only one worker run a run."""
+    message): running runs whose lease expired, whose lease holder is known to be dead
+    (`dead_owners`), or that waited in the queue too long, are queued again, or ended `error`
+    when out of attempts. A duplicate delivery is harmless: the lease lets only one worker run a
+    run."""
     now = now or timezone.now()
     counts = {"requeued": 0, "failed": 0}
-    expired = Run.objects.filter(status=RunStatus.RUNNING).filter(
-        models.Q(lease_expires_at__lt=now)
-        | models.Q(lease_expires_at__isnull=True, queued_at__lt=now - timedelta(seconds=stale_queue_seconds))
-    ).values_list("pk", flat=True)[:500]
+    gone = models.Q(lease_expires_at__lt=now) | models.Q(
+        lease_expires_at__isnull=True, queued_at__lt=now - timedelta(seconds=stale_queue_seconds))
+    if dead_owners:
+        gone |= models.Q(lease_owner__in=dead_owners)
+    expired = Run.objects.filter(status=RunStatus.RUNNING).filter(gone).values_list("pk", flat=True)[:500]
     for run_id in list(expired):
         with transaction.atomic():
             run = Run.objects.select_for_update(skip_locked=True).filter(
                 pk=run_id, status=RunStatus.RUNNING).first()
             if run is None:
                 continue
-            lease_gone = run.lease_expires_at is not None and run.lease_expires_at < now
+            owner_dead = bool(run.lease_owner) and run.lease_owner in dead_owners
+            lease_gone = owner_dead or (run.lease_expires_at is not None and run.lease_expires_at < now)
             stale = run.lease_expires_at is None and run.queued_at and run.queued_at < now - timedelta(
                 seconds=stale_queue_seconds)
             if not (lease_gone or stale):
@@ -508,7 +512,8 @@ def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None) -> dict[
             run.lease_owner, run.lease_expires_at = "", None
             run.save(update_fields=["q_task_id", "queued_at", "lease_owner", "lease_expires_at", "updated_at"])
             run_event_record(run=run, type=RunEventType.LEASE_EXPIRED, actor_label="reaper",
-                             message="Queued again: the worker's lease expired" if lease_gone
+                             message="Queued again: its worker is gone" if owner_dead
+                             else "Queued again: the worker's lease expired" if lease_gone
                              else "Queued again: it waited too long in the queue",
                              data={"attempts": run.attempts, "task_id": run.q_task_id})
             _after_commit(run.pk, None)

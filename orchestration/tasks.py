@@ -29,8 +29,55 @@ from .llm.probe import active_backend
 logger = logging.getLogger(__name__)
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").rpartition("[")[2].rstrip("]")
+    except OSError:
+        return "0"
+
+
+def _machine_prefix() -> str:
+    """Host name and PID namespace: within them a process id names one process."""
+    return f"{socket.gethostname()}:{_pid_namespace()}:"
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The lease owner name of this worker process."""
+    return f"{_machine_prefix()}{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process its parent has not reaped yet runs nothing
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def dead_local_owners(owners: set[str]) -> frozenset[str]:
+    """Lease owners that were worker processes of this machine (same host and PID namespace) and
+    no longer exist. Owners elsewhere are never judged: their leases simply expire."""
+    prefix = _machine_prefix()
+    return frozenset(owner for owner in owners if owner.startswith(prefix)
+                     and owner[len(prefix):].isdigit() and not _alive(int(owner[len(prefix):])))
+
+
+def reap_dead_local_workers() -> dict[str, int]:
+    """Run when a worker process starts: the runs whose lease is held by a worker of this machine
+    that died (a crash, a kill -9, a timeout) are queued again at once, instead of after their
+    lease and the reaper's next minute."""
+    dead = dead_local_owners(selectors.running_lease_owners(prefix=_machine_prefix()))
+    if not dead:
+        return {"requeued": 0, "failed": 0}
+    counts = services.runs_reap(max_attempts=settings.RUN_MAX_ATTEMPTS,
+                                stale_queue_seconds=settings.RUN_QUEUE_STALE_SECONDS, dead_owners=dead)
+    logger.warning("runs of dead workers %s: %s", sorted(dead), counts)
+    return counts
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,7 @@
-"""Each new worker process gets ready before its first run: the built-in classifier is trained
-and, when the run would go to Ollama, the model is loaded (an empty chat), in the background so
-that the worker starts taking tasks at once (a run needing either simply waits for it)."""
+"""Each new worker process gets ready before its first run: the runs that a dead worker of this
+machine held are queued again, the built-in classifier is trained and, when the run would go to
+Ollama, the model is loaded (an empty chat), in the background so that the worker starts taking
+tasks at once (a run needing either simply waits for it)."""
 
 import logging
 import threading
@@ -13,10 +14,19 @@ def warm_worker(sender=None, proc_name: str = "", **kwargs) -> None:
 
 
 def _warm() -> None:
+    from django.db import connections
+
     from .llm.classifier import get_classifier
     from .llm.ollama import OllamaClient
     from .llm.probe import active_backend
+    from .tasks import reap_dead_local_workers
 
+    try:
+        reap_dead_local_workers()
+    except Exception:  # the reaper's schedule catches these runs a minute later
+        logger.exception("queueing the runs of dead workers failed")
+    finally:
+        connections.close_all()  # this thread's connections only
     try:
         get_classifier()
         if active_backend() == "ollama":

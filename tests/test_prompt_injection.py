@@ -6,14 +6,10 @@ through the real workflow on PostgreSQL and Redis; the model is the fake Ollama 
 import pytest
 from django.core import mail
 
-from autoflow.redis_client import get_redis
 from inquiries.models import Intent
 from orchestration.llm import prompts
-from orchestration.llm.ollama import reset_breakers
-from orchestration.llm.probe import probe_ollama
 from orchestration.policy import RULES
-from tests.fake_ollama import FakeOllama
-from tests.workflow import accept, execute, load_knowledge_base
+from tests.workflow import accept, execute, fake_ollama_engine, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,16 +30,8 @@ ADVERSARIAL = [
 
 @pytest.fixture
 def fake(settings):
-    settings.LLM_BACKEND = "ollama"
-    settings.OLLAMA_RETRY_INITIAL_SECONDS = 0.01
-    reset_breakers()
-    get_redis().flushdb()
-    load_knowledge_base()
-    with FakeOllama() as server:
-        settings.OLLAMA_BASE_URL = server.url
-        probe_ollama(use_cache=False)
+    with fake_ollama_engine(settings) as server:
         yield server
-    reset_breakers()
 
 
 def _texts(run) -> str:

@@ -3,13 +3,11 @@ CSRF on every console form; untrusted text inert in the console, admin and e-mai
 of logs and error bodies. Abuse at the edge (nginx, sizes, slow clients, floods) is in
 tests/test_abuse.py, prompt injection in tests/test_prompt_injection.py."""
 
-import asyncio
 import json
 import logging
 import re
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core import mail
 from django.test import Client
@@ -18,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.models import OutboundEmail
 from tests.factories import make_inquiry, make_run, make_step
+from tests.test_console_live import run_async
 
 WEBHOOK_KEY = "wk_security_matrix_0123456789abcdef"
 ADMIN_KEY = "ak_security_matrix_fedcba9876543210"
@@ -172,18 +171,6 @@ def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, ke
 
 # --- WebSockets × callers --------------------------------------------------------------------------
 
-def _run_async(scenario):
-    from django.db import connections
-
-    async def wrapped():
-        try:
-            return await scenario()
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(wrapped())
-
-
 def _ws_outcome(path: str, *, cookie: str = "", origin: str = "http://testserver"):
     from autoflow.asgi import application
 
@@ -202,7 +189,7 @@ def _ws_outcome(path: str, *, cookie: str = "", origin: str = "http://testserver
         await com.disconnect()
         return first.get("code", "open") if first["type"] == "websocket.close" else "open"
 
-    return _run_async(scenario)
+    return run_async(scenario)
 
 
 def _session_cookie(client: Client, user) -> str:

@@ -206,6 +206,34 @@ def test_the_reaper_requeues_expired_leases_and_ends_exhausted_runs(settings):
     assert execute(expired) == "completed"
 
 
+def test_a_starting_worker_queues_again_the_runs_of_dead_workers_of_its_machine_at_once():
+    import subprocess
+    import sys
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its pid names no process now
+    prefix = tasks.worker_name().rsplit(":", 1)[0] + ":"
+    dead_here, alive_here, elsewhere = f"{prefix}{finished.pid}", tasks.worker_name(), "other-host:1:12345"
+    assert tasks.dead_local_owners({dead_here, alive_here, elsewhere}) == {dead_here}
+
+    in_future = timezone.now() + timezone.timedelta(minutes=5)
+    runs = {owner: accept(subject=owner, body="How long is the trial?") for owner in (dead_here, alive_here, elsewhere)}
+    for owner, run in runs.items():
+        Run.objects.filter(pk=run.pk).update(attempts=1, lease_owner=owner, lease_expires_at=in_future)
+    queued = OrmQ.objects.count()
+
+    assert tasks.reap_dead_local_workers() == {"requeued": 1, "failed": 0}
+
+    for run in runs.values():
+        run.refresh_from_db()
+    assert runs[dead_here].lease_owner == ""
+    assert runs[dead_here].events.get(type="lease_expired").message == "Queued again: its worker is gone"
+    assert OrmQ.objects.count() == queued + 1
+    assert (runs[alive_here].lease_owner, runs[elsewhere].lease_owner) == (alive_here, elsewhere)
+    assert execute(runs[dead_here]) in ("completed", "escalated")  # attempt 2, as after any lost lease
+    assert runs[dead_here].attempts == 2
+
+
 def test_prune_removes_checkpoints_of_old_finished_runs(settings):
     old = accept(subject="Old", body="How long is the trial?")
     new = accept(subject="New", body="How long is the trial?")

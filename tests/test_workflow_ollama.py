@@ -5,11 +5,8 @@ the escalation rule that names it."""
 import pytest
 from django.core import mail
 
-from autoflow.redis_client import get_redis
-from orchestration.llm.ollama import reset_breakers
-from orchestration.llm.probe import probe_ollama
 from tests.fake_ollama import FakeOllama
-from tests.workflow import accept, execute, load_knowledge_base
+from tests.workflow import accept, execute, fake_ollama_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,17 +15,9 @@ FAQ = {"subject": "Free trial", "body": "Is there a free trial, and do I need a 
 
 @pytest.fixture
 def fake(settings):
-    settings.LLM_BACKEND = "ollama"
-    settings.OLLAMA_RETRY_INITIAL_SECONDS = 0.01
     settings.OLLAMA_FIRST_BYTE_TIMEOUT = 5
-    reset_breakers()
-    get_redis().flushdb()
-    load_knowledge_base()
-    with FakeOllama() as server:
-        settings.OLLAMA_BASE_URL = server.url
-        probe_ollama(use_cache=False)
+    with fake_ollama_engine(settings) as server:
         yield server
-    reset_breakers()
 
 
 def test_a_run_on_ollama_records_the_model_its_version_and_tokens(fake):

@@ -1,6 +1,7 @@
 """Helpers for workflow tests: accept an inquiry through the real intake service, then execute
 its queued task the way a worker does (in this process, on the real PostgreSQL and Redis)."""
 
+import contextlib
 import uuid
 
 from inquiries import services
@@ -29,3 +30,24 @@ def execute(run: Run) -> str:
     result = run_execute(str(run.pk))
     run.refresh_from_db()
     return result
+
+
+@contextlib.contextmanager
+def fake_ollama_engine(settings):
+    """The run's engine is Ollama, played by the fake server over real HTTP; the knowledge base
+    is loaded and breakers, probe cache and Redis are fresh. Yields the FakeOllama."""
+    from autoflow.redis_client import get_redis
+    from orchestration.llm.ollama import reset_breakers
+    from orchestration.llm.probe import probe_ollama
+    from tests.fake_ollama import FakeOllama
+
+    settings.LLM_BACKEND = "ollama"
+    settings.OLLAMA_RETRY_INITIAL_SECONDS = 0.01
+    reset_breakers()
+    get_redis().flushdb()
+    load_knowledge_base()
+    with FakeOllama() as server:
+        settings.OLLAMA_BASE_URL = server.url
+        probe_ollama(use_cache=False)
+        yield server
+    reset_breakers()
