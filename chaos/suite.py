@@ -350,7 +350,7 @@ def worker_kill(ctx: Context) -> tuple[float, float]:
 
 def crash_loop(ctx: Context) -> tuple[float, float]:
     began = time.time()
-    until = time.monotonic() + ctx.config.seconds(60, 24)
+    until = time.monotonic() + ctx.config.seconds(60, 20)
     while time.monotonic() < until:
         ctx.product.start_worker()
         time.sleep(4)  # long enough to take runs, too short for django-q2's scheduler to run the reaper
@@ -366,7 +366,7 @@ def _ollama(mode: str, delay: float | None = None):
         normal = ctx.config.model_delay
         ctx.product.fake.set_mode(mode, delay)
         began = time.time()
-        time.sleep(ctx.config.seconds(20, 8))
+        time.sleep(ctx.config.seconds(20, 6))
         ended = time.time()
         ctx.product.fake.set_mode("slow", normal)
         return began, ended
@@ -376,7 +376,7 @@ def _ollama(mode: str, delay: float | None = None):
 def ollama_down(ctx: Context) -> tuple[float, float]:
     ctx.product.fake.stop()
     began = time.time()
-    time.sleep(ctx.config.seconds(20, 8))
+    time.sleep(ctx.config.seconds(20, 6))
     ended = time.time()
     ctx.product.fake.start()
     return began, ended
@@ -434,6 +434,7 @@ class Row:
     outcomes: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    slowest: str = ""  # the event log of the fault's slowest run, seconds after its webhook
 
     @property
     def ok(self) -> bool:
@@ -448,7 +449,7 @@ SELECT r.id::text, r.status, r.attempts, r.started_at IS NOT NULL,
        (SELECT count(DISTINCT s.node) FROM inquiries_runstep s WHERE s.run_id = r.id),
        (SELECT count(*) FROM inquiries_outboundemail e WHERE e.run_id = r.id AND e.kind = 'reply'),
        coalesce((SELECT array_agg(v.type) FROM inquiries_runevent v WHERE v.run_id = r.id), '{}'),
-       r.escalation_reason
+       r.escalation_reason, r.error_code
 FROM inquiries_run r WHERE r.id = ANY(%s::uuid[])
 """
 TERMINAL_EVENT = {"completed": "completed", "escalated": "escalated", "error": "failed"}
@@ -482,7 +483,7 @@ def check(fault: str, ctx: Context, probe: HealthProbe, outage: tuple[float, flo
     facts = {r[0]: r for r in ctx.product.stack.sql(RUN_FACTS, [run_ids])} if run_ids else {}
     row.lost = len(set(run_ids) - set(facts))
     outcomes: Counter = Counter()
-    for run_id, status, attempts_made, started, seconds, steps, nodes, emails, events, reason in facts.values():
+    for run_id, status, attempts_made, started, seconds, steps, nodes, emails, events, reason, _ in facts.values():
         rules = "+".join(part.split(":", 1)[0] for part in reason.split("; ")) if reason else ""
         outcomes[f"{status}({rules})" if rules else status] += 1
         if status not in TERMINAL:
@@ -500,6 +501,12 @@ def check(fault: str, ctx: Context, probe: HealthProbe, outage: tuple[float, flo
             row.audit += 1
             row.problems.append(f"audit gap in {run_id}: wanted {sorted(wanted)} and {steps} step events, "
                                 f"has {dict(seen)}")
+    terminal = [(float(f[4]), run_id) for run_id, f in facts.items() if f[1] in TERMINAL]
+    if terminal:
+        _, slowest = max(terminal)
+        row.slowest = f"{slowest}: " + ", ".join(f"{kind} {offset:.0f}s" for kind, offset in ctx.product.stack.sql(
+            "SELECT v.type, extract(epoch FROM v.created_at - r.created_at) FROM inquiries_runevent v "
+            "JOIN inquiries_run r ON r.id = v.run_id WHERE v.run_id = %s ORDER BY v.id", [slowest]))
     row.dup += len(duplicated_keys)
     row.problems += [f"webhook-id {key} answered with {len(answered[key])} run ids" for key in duplicated_keys]
     row.outcomes = dict(outcomes)
@@ -525,7 +532,7 @@ def expectations(fault: str, attempts: list[Attempt], outage: tuple[float, float
                  bool(during) and honest and statuses[503] > 0)]
     if fault in ("worker_kill", "crash_loop"):
         cut = [facts[run_id] for run_id in hit if run_id in facts]
-        ended = Counter(f[1] if f[1] != "error" else f"error({f[9]})" for f in cut)
+        ended = Counter(f[1] if f[1] != "error" else f"error({f[10]})" for f in cut)
         most = max((f[2] for f in cut), default=0)
         return [(f"the {len(cut)} runs cut by a kill ended ({dict(ended)}), on at most {most} attempts",
                  bool(cut) and all(f[1] in TERMINAL and f[2] > 1 for f in cut))]
@@ -597,6 +604,7 @@ def report(rows: list[Row], config: Config) -> str:
         for label, ok in row.checks:
             lines.append(f"{'ok  ' if ok else 'FAIL'} {row.fault}: {label}")
         lines += [f"FAIL {row.fault}: {problem}" for problem in row.problems[:10]]
+    lines += [f"slowest run of {row.fault}: {row.slowest}" for row in rows if row.slowest]
     lines.append(json.dumps({"ok": all(r.ok for r in rows), "rows": [
         {c: getattr(r, c) for c in COLUMNS} | {"outcomes": r.outcomes} for r in rows]}))
     return "\n".join(lines)
