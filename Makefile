@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run      install what is missing, start PostgreSQL, Redis, web and worker (Ctrl-C stops)"
 	@echo "make test     install what is missing, run linter and the whole test suite on throw-away servers"
-	@echo "make chaos    the chaos suite at full length: every fault on real processes (about 15 min)"
+	@echo "make chaos    the chaos suite at full length: every fault on real processes (about 9 min)"
 	@echo "make lint     ruff"
 	@echo "make services start only the local PostgreSQL and Redis of .run/ and print their URLs"
 	@echo "make lock     re-resolve requirements.lock and requirements-dev.lock from pyproject.toml"

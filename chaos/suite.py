@@ -1,6 +1,6 @@
 """Chaos: the whole product as real processes under one fault at a time (reliability-rules.md §8).
 
-    make chaos                                   # every fault at full length (about 15 minutes)
+    make chaos                                   # every fault at full length (about 9 minutes)
     .venv/bin/python -m chaos --short            # the shortened form `make test` runs
     .venv/bin/python -m chaos --only redis_down,worker_kill
 

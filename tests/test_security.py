@@ -179,17 +179,30 @@ def _ws_outcome(path: str, *, cookie: str = "", origin: str = "http://testserver
         if cookie:
             headers.append((b"cookie", cookie.encode()))
         com = WebsocketCommunicator(application, path, headers=headers)
-        connected, code = await com.connect(timeout=10)
-        if not connected:  # closed before accepting: our codes (4401…), or a bare denial (the handshake's 403)
-            return code if isinstance(code, int) and code != 1000 else "refused"
-        if await com.receive_nothing(timeout=1):  # the history socket is quiet until a run changes
-            await com.disconnect()
-            return "open"
-        first = await com.receive_output(timeout=10)
-        await com.disconnect()
-        return first.get("code", "open") if first["type"] == "websocket.close" else "open"
+        try:
+            connected, code = await com.connect(timeout=10)
+            if not connected:  # closed before accepting: our codes (4401…), or a bare denial (the handshake's 403)
+                return code if isinstance(code, int) and code != 1000 else "refused"
+            if await com.receive_nothing(timeout=1):  # the history socket is quiet until a run changes
+                return "open"
+            first = await com.receive_output(timeout=10)
+            return first.get("code", "open") if first["type"] == "websocket.close" else "open"
+        finally:  # every consumer gets its disconnect and ends here, not in asyncio.run's clean-up
+            await com.disconnect(timeout=5)
 
     return run_async(scenario)
+
+
+@pytest.fixture
+def in_memory_channel_layer(settings):
+    """Who may connect is decided before any message moves: an in-process layer keeps each
+    asyncio.run of these checks free of Redis connections bound to an earlier event loop."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 def _session_cookie(client: Client, user) -> str:
@@ -199,7 +212,7 @@ def _session_cookie(client: Client, user) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_every_websocket_answers_each_caller_as_documented(keys, settings, operator, auditor, outsider,
-                                                           secret_run):
+                                                           secret_run, in_memory_channel_layer):
     settings.ALLOWED_HOSTS = ["testserver"]
     routes = {f"/api/v1/ws/{secret_run.pk}": {"anonymous": 4401, "wrong_key": 4401, "webhook_key": "open",
                                                "outsider": 4401, "auditor": "open", "operator": "open"},
