@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.pipeline import pct
 from chaos.suite import Config, Integrator, Product, Stream
 from scripts.services import scratch_base
 
@@ -51,11 +52,6 @@ def tree_rss_mb(roots: list[int]) -> float:
         except OSError:
             continue
     return total / 1024
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ from pathlib import Path
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from bench.pipeline import inquiry as bench_inquiry
 from scripts.services import REPO, scratch_base
 from tests.fake_ollama import FakeOllamaProcess
 from tests.live import LiveStack, kill_worker, start_worker
@@ -61,7 +62,6 @@ from tests.live import LiveStack, kill_worker, start_worker
 SECRET = "whsec_" + base64.b64encode(b"chaos-suite-signing-secret-32byt").decode()
 TERMINAL = ("completed", "escalated", "error")
 RETRYABLE = (429, 502, 503, 504)
-SAMPLES = [json.loads(line) for line in (REPO / "tests/data/holdout_inquiries.jsonl").read_text().splitlines()]
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,8 @@ class Attempt:
 
 
 def inquiry(n: int) -> dict:
-    sample = SAMPLES[n % len(SAMPLES)]
-    return {"sender_name": f"Chaos {n}", "sender_email": f"chaos{n % 97}@example.com",
-            "subject": sample["subject"] or "Question", "body": sample["body"], "source": "chaos"}
+    """bench/'s sample inquiry, from one of 97 senders (so contacts have earlier inquiries)."""
+    return {**bench_inquiry(n), "sender_name": f"Chaos {n}", "sender_email": f"chaos{n % 97}@example.com"}
 
 
 class Integrator:
@@ -285,8 +284,8 @@ class Product:
         database password (what the outages above made them log included)."""
         secrets = [self.stack.WEBHOOK_KEY, self.stack.ADMIN_KEY, SECRET, SECRET.removeprefix("whsec_"),
                    self.stack.pg.password]
-        return [f"{log.name}: {secret[:6]}…" for log in sorted(self.base.glob("*.log"))
-                for secret in secrets if secret in log.read_text(errors="replace")]
+        logs = {log.name: log.read_text(errors="replace") for log in sorted(self.base.glob("*.log"))}
+        return [f"{name}: {secret[:6]}…" for name, text in logs.items() for secret in secrets if secret in text]
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -307,23 +306,26 @@ class Context:
     hit: set[str] = field(default_factory=set)
 
 
-def redis_down(ctx: Context) -> tuple[float, float]:
-    ctx.product.stack.redis.stop()
+def _outage(ctx: Context, stop, restore, *, full: float, short: float) -> tuple[float, float]:
+    """`stop()`, hold the fault for its length, `restore()`; the window the fault was in force."""
+    stop()
     began = time.time()
-    time.sleep(ctx.config.seconds(30, 8))
+    time.sleep(ctx.config.seconds(full, short))
     ended = time.time()
-    ctx.product.stack.redis.start()
+    restore()
     return began, ended
+
+
+def redis_down(ctx: Context) -> tuple[float, float]:
+    redis = ctx.product.stack.redis
+    return _outage(ctx, redis.stop, redis.start, full=30, short=8)
 
 
 def postgres_down(ctx: Context) -> tuple[float, float]:
-    ctx.product.stack.pg.stop()
-    began = time.time()
-    time.sleep(ctx.config.seconds(10, 6))
-    ended = time.time()
-    ctx.product.stack.pg.start()
+    pg = ctx.product.stack.pg
+    window = _outage(ctx, pg.stop, pg.start, full=10, short=6)
     ctx.product.wait_ready()
-    return began, ended
+    return window
 
 
 def _kill_mid_run(ctx: Context) -> bool:
@@ -363,23 +365,14 @@ def crash_loop(ctx: Context) -> tuple[float, float]:
 
 def _ollama(mode: str, delay: float | None = None):
     def inject(ctx: Context) -> tuple[float, float]:
-        normal = ctx.config.model_delay
-        ctx.product.fake.set_mode(mode, delay)
-        began = time.time()
-        time.sleep(ctx.config.seconds(20, 6))
-        ended = time.time()
-        ctx.product.fake.set_mode("slow", normal)
-        return began, ended
+        fake = ctx.product.fake
+        return _outage(ctx, lambda: fake.set_mode(mode, delay), lambda: fake.set_mode("slow", ctx.config.model_delay),
+                       full=20, short=6)
     return inject
 
 
 def ollama_down(ctx: Context) -> tuple[float, float]:
-    ctx.product.fake.stop()
-    began = time.time()
-    time.sleep(ctx.config.seconds(20, 6))
-    ended = time.time()
-    ctx.product.fake.start()
-    return began, ended
+    return _outage(ctx, ctx.product.fake.stop, ctx.product.fake.start, full=20, short=6)
 
 
 def duplicate_storm(ctx: Context) -> tuple[float, float]:

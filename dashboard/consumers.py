@@ -12,13 +12,12 @@ from inquiries.realtime import RUNS_GROUP, run_group
 
 from .permissions import is_console_user
 
-LIVE_PARTS = ("header", "timeline", "response", "events")
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 
 
 def render_run_fragments(run_id, user) -> str | None:
-    from .views import _run_context
+    from .views import LIVE_PARTS, _run_context
 
     run = selectors.run_get(run_id=run_id)
     if run is None:

@@ -20,6 +20,8 @@ from . import charts
 from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ResolveForm
 from .permissions import console_required, is_operator
 
+# The run page's parts that change while it runs: re-rendered for htmx polling and the WebSocket.
+LIVE_PARTS = ("header", "timeline", "response", "events")
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -91,7 +93,7 @@ def run_detail(request: HttpRequest, run_id) -> HttpResponse:
     run = _run_or_404(run_id)
     context = _run_context(run)
     partial = request.GET.get("partial")
-    if request.htmx and partial in ("timeline", "header", "response", "events"):
+    if request.htmx and partial in LIVE_PARTS:
         return render(request, f"dashboard/run.html#{partial}", context)
     return render(request, "dashboard/run.html", context)
 

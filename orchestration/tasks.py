@@ -13,6 +13,7 @@ import socket
 import uuid
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
@@ -36,6 +37,7 @@ def _pid_namespace() -> str:
         return "0"
 
 
+@lru_cache(maxsize=1)
 def _machine_prefix() -> str:
     """Host name and PID namespace: within them a process id names one process."""
     return f"{socket.gethostname()}:{_pid_namespace()}:"
@@ -54,7 +56,7 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a killed process its parent has not reaped yet runs nothing
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
 

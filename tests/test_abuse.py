@@ -7,12 +7,12 @@ import json
 import socket
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 
+from bench.soak import tree_rss_mb
 from tests.test_api_contract import KEY, assert_error, inquiry
 
 pytestmark = pytest.mark.services
@@ -126,38 +126,15 @@ def test_a_flood_of_distinct_idempotency_keys_is_rate_limited_and_stores_nothing
 def test_web_processes_keep_bounded_memory_under_a_flood_of_distinct_keys(api, live):
     """3,000 distinct keys (1,500 accepted, 1,500 refused as malformed): the web workers' memory
     grows by a bounded amount, not with the number of keys."""
-    def rss_mb() -> float:
-        total = 0
-        for pid in _tree(live.web.processes["gunicorn"].pid):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        return total / 1024
-
+    gunicorn = [live.web.processes["gunicorn"].pid]
     for n in range(200):  # warm-up: every worker has imported and served everything once
         api.post("/api/v1/webhook", json=inquiry(), headers={**KEY, "Idempotency-Key": f"warm-{n}-{uuid.uuid4()}"})
-    before = rss_mb()
-    for n in range(1500):
-        api.post("/api/v1/webhook", json=inquiry(), headers={**KEY, "Idempotency-Key": f"many-{n}-{uuid.uuid4()}"})
-    for n in range(1500):
-        api.post("/api/v1/webhook", content=b"{", headers={**KEY, "Content-Type": "application/json",
-                                                           "Idempotency-Key": f"bad-{n}-{uuid.uuid4()}"})
-    after = rss_mb()
+    before = tree_rss_mb(gunicorn)
+    statuses = [api.post("/api/v1/webhook", json=inquiry(), headers={
+        **KEY, "Idempotency-Key": f"many-{n}-{uuid.uuid4()}"}).status_code for n in range(1500)]
+    statuses += [api.post("/api/v1/webhook", content=b"{", headers={
+        **KEY, "Content-Type": "application/json", "Idempotency-Key": f"bad-{n}-{uuid.uuid4()}"}).status_code
+        for n in range(1500)]
+    after = tree_rss_mb(gunicorn)
+    assert (statuses.count(200), statuses.count(422)) == (1500, 1500)
     assert after - before < 40, (before, after)
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found

@@ -106,26 +106,32 @@ def test_the_route_is_served_by_the_asgi_application():
     assert any(str(p.pattern) == "ws/runs/<uuid:run_id>/" for p in websocket_urlpatterns)
 
 
-def test_history_gets_new_runs_at_the_top_and_status_changes_in_place(operator):
+def history_socket(user, query: bytes, published: list[tuple], receive: int) -> list[str]:
+    """Open the history page's socket with its filters, publish (run, new) in order from another
+    thread, as the worker does, and return the first `receive` messages."""
     from dashboard.consumers import RunListConsumer
     from inquiries.realtime import publish_run_listed
 
+    async def scenario():
+        com = WebsocketCommunicator(RunListConsumer.as_asgi(), "/ws/runs/")
+        com.scope["user"] = user
+        com.scope["query_string"] = query
+        assert (await com.connect())[0]
+        for run, new in published:
+            await asyncio.to_thread(publish_run_listed, run.pk, new=new)
+        messages = [await com.receive_from(timeout=5) for _ in range(receive)]
+        await com.disconnect()
+        return messages
+
+    return run_async(scenario)
+
+
+def test_history_gets_new_runs_at_the_top_and_status_changes_in_place(operator):
     running = make_run(inquiry=make_inquiry(subject="Just arrived"), status="running")
     faq = make_run(inquiry=make_inquiry(subject="Done one"), status="completed", intent="faq")
 
-    async def scenario():
-        com = WebsocketCommunicator(RunListConsumer.as_asgi(), "/ws/runs/?status=")
-        com.scope["user"] = operator
-        com.scope["query_string"] = b"intent=&status="
-        assert (await com.connect())[0]
-        await asyncio.to_thread(publish_run_listed, running.pk, new=True)
-        new_row = await com.receive_from(timeout=5)
-        await asyncio.to_thread(publish_run_listed, faq.pk, new=False)
-        changed = await com.receive_from(timeout=5)
-        await com.disconnect()
-        return new_row, changed
+    new_row, changed = history_socket(operator, b"intent=&status=", [(running, True), (faq, False)], receive=2)
 
-    new_row, changed = run_async(scenario)
     assert new_row.startswith('<tbody hx-swap-oob="afterbegin:#run-rows"><tr id="run-')
     assert "Just arrived" in new_row
     assert changed.startswith(f'<tr hx-swap-oob="true" id="run-{faq.pk}"')
@@ -133,21 +139,9 @@ def test_history_gets_new_runs_at_the_top_and_status_changes_in_place(operator):
 
 
 def test_history_live_rows_respect_the_filters(operator):
-    from dashboard.consumers import RunListConsumer
-    from inquiries.realtime import publish_run_listed
-
     support = make_run(inquiry=make_inquiry(subject="Support one"), status="running", intent="support")
     faq = make_run(inquiry=make_inquiry(subject="FAQ one"), status="running", intent="faq")
 
-    async def scenario():
-        com = WebsocketCommunicator(RunListConsumer.as_asgi(), "/ws/runs/")
-        com.scope["user"] = operator
-        com.scope["query_string"] = b"intent=faq"
-        assert (await com.connect())[0]
-        await asyncio.to_thread(publish_run_listed, support.pk, new=True)
-        await asyncio.to_thread(publish_run_listed, faq.pk, new=True)
-        first = await com.receive_from(timeout=5)
-        await com.disconnect()
-        return first
+    [first] = history_socket(operator, b"intent=faq", [(support, True), (faq, True)], receive=1)
 
-    assert "FAQ one" in run_async(scenario)  # the support run was filtered out, so this came first
+    assert "FAQ one" in first  # the support run was filtered out, so this came first
