@@ -53,3 +53,14 @@ def refuse_to_start_on_errors() -> None:
         raise ImproperlyConfigured(
             "AutoFlow refuses to start:\n" + "\n".join(f"  {m.id}: {m.msg} {m.hint or ''}" for m in problems)
         )
+
+
+@register()
+def retired_settings(app_configs=None, **kwargs) -> list[Error]:
+    """A setting of an earlier version that no longer means anything is refused by name, rather
+    than silently ignored: the operator who set it expects it to do something."""
+    import os
+
+    return [Error(f"{name} is no longer used: {why}.", hint=f"Remove {name} from the environment or .env.",
+                  id="autoflow.E010")
+            for name, why in settings.RETIRED_SETTINGS.items() if name in os.environ]

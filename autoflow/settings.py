@@ -136,11 +136,11 @@ DJANGO_REDIS_LOGGER = "autoflow.redis"
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # A consumer waits on Redis with a blocking read of 5 s; redis-py's default socket timeout is
-        # also 5 s, which ended every socket quiet for 5 s with 1011. Give the read room to block.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}],
-                   "group_expiry": 3600, "expiry": 60},
+        # Redis pub/sub: a group message is one PUBLISH, so the worker sends a run's live event in
+        # the same Redis round trip as its snapshot (inquiries/hotstate.py), and groups never expire.
+        # Live events are hints (pages re-read state on (re)connect): pub/sub's at-most-once is enough.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}]},
     }
 }
 
@@ -242,14 +242,30 @@ WORKFLOW_VERSION = env.str("WORKFLOW_VERSION", default="1.0.0")
 # The django-q2 task that executes a run (a dotted path: inquiries never imports orchestration).
 AUTOFLOW_RUN_TASK = "orchestration.tasks.run_execute"
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
+# The runner (orchestration/runner/): each worker process holds up to RUN_CONCURRENCY runs at once
+# while they wait on the model. A run's lease is renewed by its worker's heartbeat (every sixth of
+# RUN_LEASE_SECONDS); a worker that dies, hangs or loses the database has its runs taken up by
+# another within RUN_LEASE_SECONDS of its last heartbeat.
+RUN_CONCURRENCY = env.int("RUN_CONCURRENCY", default=16)
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=30)
+# The longest one attempt of a run may take: past it its worker stops renewing the lease (each
+# model call has its own, shorter deadline).
 RUN_TIMEOUT_SECONDS = env.int("RUN_TIMEOUT_SECONDS", default=300)
-# A worker holds a run's lease for the task timeout plus this slack; the reaper (every minute)
-# queues again the runs whose lease expired, or that waited in the queue longer than this.
-RUN_LEASE_SLACK_SECONDS = env.int("RUN_LEASE_SLACK_SECONDS", default=30)
+# Workers wake on PostgreSQL NOTIFY when a run is queued; this poll is the fallback.
+RUN_POLL_SECONDS = env.float("RUN_POLL_SECONDS", default=1.0)
+# Worker processes run at this lower CPU priority (nice), so that intake keeps its latency.
+RUN_WORKER_NICE = env.int("RUN_WORKER_NICE", default=10)
+# The machine's name in lease owners and worker reports (default: the host name).
+AUTOFLOW_HOSTNAME = env.str("AUTOFLOW_HOSTNAME", default="")
 RUN_QUEUE_STALE_SECONDS = env.int("RUN_QUEUE_STALE_SECONDS", default=900)
 CHECKPOINT_RETENTION_DAYS = env.int("CHECKPOINT_RETENTION_DAYS", default=7)
-# LangGraph durability: "sync" writes each checkpoint before the next node starts (R3.1).
+# LangGraph durability: "sync" hands each checkpoint over before the next node starts; the
+# runner writes it in the same round trip as that node's step (orchestration/checkpointer.py).
 LANGGRAPH_DURABILITY = env.str("LANGGRAPH_DURABILITY", default="sync")
+# Settings of the first runner that no longer mean anything; a system check names them.
+RETIRED_SETTINGS = {
+    "RUN_LEASE_SLACK_SECONDS": "leases are now RUN_LEASE_SECONDS, renewed by a heartbeat",
+}
 # Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
 LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
 LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
@@ -258,19 +274,19 @@ KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
 COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
 
-# --- django-q2: the worker, on the ORM broker so an enqueue commits with the run ----------------
+# --- django-q2: the durable queue (ORM broker: an enqueue commits with the run) and the scheduler.
+# Its tasks are executed by AutoFlow's own cluster, `manage.py runcluster` (orchestration/runner/).
 Q_CLUSTER = {
     "name": "autoflow",
     "orm": "default",
+    # Worker processes of `runcluster`, each holding up to RUN_CONCURRENCY runs.
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": RUN_TIMEOUT_SECONDS,
-    # Must exceed timeout, or a running task is handed out twice. Just past the run's lease: a task
-    # a dead cluster had taken is presented again as soon as its run may be claimed again.
-    "retry": RUN_TIMEOUT_SECONDS + RUN_LEASE_SLACK_SECONDS + 5,
+    # django-q2's own `qcluster`, if someone runs it, must not hand out a task a live worker holds.
+    "retry": RUN_TIMEOUT_SECONDS + RUN_LEASE_SECONDS,
     "max_attempts": RUN_MAX_ATTEMPTS,
     "ack_failures": True,
     "save_limit": 1000,
-    "poll": 0.2,
     "catch_up": False,
     "label": "Task queue",
 }

@@ -1,20 +1,25 @@
-"""Webhook → terminal state: latency, completions per second, a 1,000-inquiry drain, and the
-orchestration overhead per run without any model time.
+"""The runner: webhook → terminal state, throughput, runs in flight, worker memory, and the
+orchestration overhead per run.
 
-    .venv/bin/python -m bench.pipeline                          # everything, both engines
-    .venv/bin/python -m bench.pipeline --backend builtin --paced 60 --drain 1000
+    .venv/bin/python -m bench.pipeline                              # everything, `make run` defaults
+    .venv/bin/python -m bench.pipeline --only drain,burst --drain 1000
+    .venv/bin/python -m bench.pipeline --backend builtin --only paced
 
-For each engine (the built-in one, and Ollama played by the fake server with zero latency) the
-script starts PostgreSQL, Redis, the web tier and one `qcluster` (Q_WORKERS processes) as
-`make run` does, then:
-- paced: inquiries at a rate the worker keeps up with; latency = run.finished_at - created_at
-  (webhook commit to terminal state), so it includes the queue pick-up (ORM broker poll 0.2 s);
-- drain: `--drain` inquiries sent as fast as the webhook takes them, then the time until every
-  run is terminal; lost = run ids answered 200 that are not in the database; stuck = not terminal
-  after the timeout.
-Then, with the worker stopped, `run_execute` in this process on an engine stub that answers at
-once: the workflow's own cost per run (graph, checkpoints, step rows, events, Redis, channel
-layer), with no model time at all.
+The script starts PostgreSQL, Redis, the web tier and one worker cluster (`manage.py runcluster`,
+Q_WORKERS processes × RUN_CONCURRENCY runs, as `make run` does), plus the fake Ollama as its own
+process at the workers' CPU priority (a local model server competes for the CPU like a worker).
+Everything shares the machine, the load generator included. Then:
+- paced: `--paced` inquiries at `--rate`/s. Latency is finished_at − created_at of each run: from
+  the webhook's commit to the terminal state. Pick-up is started_at − created_at: from the commit
+  to the worker's claim (the NOTIFY wake-up).
+- drain: `--drain` inquiries sent as fast as the webhook takes them, the model answering at once;
+  completions/s = runs / (first send → last run terminal). lost = run ids answered 200 that are not
+  in the database; stuck = not terminal after the timeout.
+- burst: `--burst` inquiries at once with the model taking `--model-seconds` per call: the time
+  until all are terminal, the most runs in flight at once, and the worker cluster's memory (PSS,
+  shared pages counted once per process tree) while they are in flight.
+- overhead: with the cluster stopped, `run_execute` in this process on an engine stub that
+  answers at once: the workflow's own cost per run (graph, checkpoints, step rows, events, Redis).
 """
 
 import argparse
@@ -25,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -83,8 +89,31 @@ async def send_fast(url: str, count: int, concurrency: int = 16) -> list[str]:
     return ids
 
 
+def pss_mb(root_pid: int) -> float:
+    """Proportional set size of a process and all its descendants, in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
 class Stack:
-    def __init__(self, backend: str, workers: int, ollama_url: str):
+    def __init__(self, backend: str, ollama_url: str, extra_env: dict[str, str]):
         from scripts.services import PostgresServer, RedisServer, free_port, scratch_base
         from scripts.web import WebStack
 
@@ -96,17 +125,22 @@ class Stack:
         self.env = {**os.environ, "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url,
                     "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
                     "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "LLM_BACKEND": backend,
-                    "OLLAMA_BASE_URL": ollama_url, "Q_WORKERS": str(workers), "EMAIL_BACKEND":
-                    "django.core.mail.backends.locmem.EmailBackend"}
+                    "OLLAMA_BASE_URL": ollama_url,
+                    "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", **extra_env}
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
         subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=self.env, check=True,
                        capture_output=True)
-        self.web = WebStack(env=self.env, host="127.0.0.1", port=free_port(), run_dir=self.base / "web",
-                            http_workers=2, quiet=True)
+        self.web = WebStack(env=self.env, host="127.0.0.1", port=free_port(), run_dir=self.base / "web", quiet=True)
         self.web.start()
         self.url = self.web.url
-        self.worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=self.env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.worker = None
+        self.start_worker()
+
+    def start_worker(self) -> None:
+        from scripts.services import WORKER_COMMAND
+
+        self.worker = subprocess.Popen([sys.executable, *WORKER_COMMAND], cwd=REPO, env=self.env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def sql(self, query: str, params=()) -> list[tuple]:
         import psycopg
@@ -122,24 +156,22 @@ class Stack:
                                   [ids])[0]
             if running == 0:
                 return time.monotonic(), 0
-            time.sleep(0.25)
+            time.sleep(0.05)
         return time.monotonic(), running
 
-    def latencies(self, ids: list[str]) -> list[float]:
-        rows = self.sql("SELECT extract(epoch FROM finished_at - created_at) FROM inquiries_run "
-                        "WHERE id = ANY(%s) AND finished_at IS NOT NULL", [ids])
-        return [float(r[0]) * 1000 for r in rows]
-
     def stop_worker(self) -> None:
+        if self.worker is None:
+            return
         self.worker.terminate()
         try:
             self.worker.wait(60)
         except subprocess.TimeoutExpired:
-            self.worker.kill()
+            os.killpg(self.worker.pid, 9)
+            self.worker.wait()
+        self.worker = None
 
     def stop(self) -> None:
-        if self.worker.poll() is None:
-            self.stop_worker()
+        self.stop_worker()
         self.web.stop()
         self.redis.stop()
         self.pg.stop()
@@ -151,27 +183,54 @@ def report_runs(stack: Stack, title: str, ids: list[str | None], started: float,
     finished, stuck = stack.wait_terminal(accepted, timeout)
     elapsed = finished - started
     found = {str(r[0]) for r in stack.sql("SELECT id FROM inquiries_run WHERE id = ANY(%s)", [accepted])}
-    lost = len(set(accepted) - found)
     statuses = dict(stack.sql("SELECT status, count(*) FROM inquiries_run WHERE id = ANY(%s) GROUP BY status",
                               [accepted]))
-    latency = stack.latencies(accepted)
+    rows = stack.sql("SELECT extract(epoch FROM finished_at - created_at) * 1000, "
+                     "extract(epoch FROM started_at - created_at) * 1000 FROM inquiries_run "
+                     "WHERE id = ANY(%s) AND finished_at IS NOT NULL", [accepted])
+    latency, pickup = [float(r[0]) for r in rows], [float(r[1]) for r in rows]
     dup = stack.sql("SELECT count(*) FROM (SELECT run_id, key FROM inquiries_runstep WHERE run_id = ANY(%s) "
                     "GROUP BY run_id, key HAVING count(*) > 1) d", [accepted])[0][0]
     mails = stack.sql("SELECT count(*) FROM (SELECT run_id FROM inquiries_outboundemail WHERE run_id = ANY(%s) "
                       "GROUP BY run_id HAVING count(*) > 1) d", [accepted])[0][0]
-    result = {"title": title, "sent": len(ids), "accepted": len(accepted), "lost": lost, "stuck": stuck,
-              "duplicate_steps": dup, "duplicate_emails": mails, "statuses": statuses,
-              "seconds": round(elapsed, 2), "completions_per_s": round(len(accepted) / elapsed, 2),
+    result = {"title": title, "sent": len(ids), "accepted": len(accepted), "lost": len(set(accepted) - found),
+              "stuck": stuck, "duplicate_steps": dup, "duplicate_emails": mails, "statuses": statuses,
+              "seconds": round(elapsed, 2), "completions_per_s": round(len(accepted) / elapsed, 1),
               "latency_ms": {"p50": round(pct(latency, 50)), "p95": round(pct(latency, 95)),
-                             "max": round(max(latency, default=0))}}
+                             "max": round(max(latency, default=0))},
+              "pickup_ms": {"p50": round(pct(pickup, 50), 1), "p95": round(pct(pickup, 95), 1)}}
     print(f"\n== {title}")
-    print(f"   sent {len(ids)}, accepted {len(accepted)}, lost {lost}, stuck {stuck}, duplicate steps {dup}, "
-          f"duplicate e-mails {mails}")
-    print(f"   statuses {statuses}")
+    print(f"   sent {len(ids)}, accepted {len(accepted)}, lost {result['lost']}, stuck {stuck}, "
+          f"duplicate steps {dup}, duplicate e-mails {mails}; statuses {statuses}")
     print(f"   {len(accepted)} runs terminal in {elapsed:.1f} s -> {result['completions_per_s']} completions/s")
     print(f"   webhook->terminal ms: p50 {result['latency_ms']['p50']}  p95 {result['latency_ms']['p95']}  "
-          f"max {result['latency_ms']['max']}")
+          f"max {result['latency_ms']['max']};  commit->claim ms: p50 {result['pickup_ms']['p50']}  "
+          f"p95 {result['pickup_ms']['p95']}")
     return result
+
+
+class InFlight:
+    """Samples the runs in flight (claimed, not ended) and the cluster's PSS while a burst drains."""
+
+    def __init__(self, stack: Stack):
+        self.stack, self.most, self.pss, self._stop = stack, 0, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            (n,) = self.stack.sql("SELECT count(*) FROM inquiries_run WHERE status = 'running' "
+                                  "AND lease_owner <> ''")[0]
+            if n >= self.most:
+                self.most = n
+                self.pss = max(self.pss, pss_mb(self.stack.worker.pid))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.thread.join()
 
 
 def overhead(stack: Stack, runs: int) -> dict:
@@ -205,13 +264,13 @@ def overhead(stack: Stack, runs: int) -> dict:
     tasks.Engine = InstantEngine
     caller = services.Caller(scope="bench", label="bench", ip="127.0.0.1")
     timings = []
-    for n in range(runs + 5):
+    for n in range(runs + 10):
         data = inquiry(n)
         acceptance = services.inquiry_accept(data=data, raw_payload=data, caller=caller, idempotency_key=None,
                                              fingerprint="x")
         started = time.perf_counter()
         assert tasks.run_execute(str(acceptance.run_id)) == "completed"
-        if n >= 5:  # the first runs warm caches and connections
+        if n >= 10:  # the first runs warm caches, connections and prepared statements
             timings.append((time.perf_counter() - started) * 1000)
     result = {"runs": runs, "mean_ms": round(statistics.mean(timings), 1), "p50_ms": round(pct(timings, 50), 1),
               "p95_ms": round(pct(timings, 95), 1)}
@@ -220,45 +279,70 @@ def overhead(stack: Stack, runs: int) -> dict:
     return result
 
 
+SCENARIOS = ("paced", "drain", "burst", "overhead")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["builtin", "ollama", "both"], default="both")
-    parser.add_argument("--paced", type=int, default=60, help="inquiries sent at --rate for latency")
-    parser.add_argument("--rate", type=float, default=4.0)
+    parser.add_argument("--backend", choices=["builtin", "ollama"], default="ollama",
+                        help="ollama: the fake Ollama server (default); builtin: the built-in engine")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated: {', '.join(SCENARIOS)}")
+    parser.add_argument("--paced", type=int, default=400, help="inquiries sent at --rate for latency")
+    parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--drain", type=int, default=1000, help="inquiries sent at once, then drained")
-    parser.add_argument("--workers", type=int, default=2, help="qcluster worker processes")
-    parser.add_argument("--overhead-runs", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=100, help="inquiries at once with a slow model")
+    parser.add_argument("--model-seconds", type=float, default=1.0, help="each model call of the burst")
+    parser.add_argument("--overhead-runs", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for a drain")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    chosen = [s for s in args.only.split(",") if s]
 
-    from tests.fake_ollama import FakeOllama
+    from tests.fake_ollama import FakeOllamaProcess
 
-    results = {"cpus": os.cpu_count(), "workers": args.workers}
-    backends = ["builtin", "ollama"] if args.backend == "both" else [args.backend]
-    with FakeOllama() as fake:
-        for backend in backends:
-            stack = Stack(backend, args.workers, fake.url)
-            try:
-                print(f"\n##### engine: {backend} ({'fake Ollama, zero latency' if backend == 'ollama' else 'built-in'}),"
-                      f" {args.workers} worker processes, {os.cpu_count()} CPUs")
-                ids = asyncio.run(send_fast(stack.url, 4))  # warm the worker (classifier training, pools)
-                stack.wait_terminal([i for i in ids if i], 120)
+    results: dict = {"cpus": os.cpu_count(), "backend": args.backend}
+    base = Path(__import__("tempfile").mkdtemp(prefix="autoflow-bench-"))
+    fake = FakeOllamaProcess(base, mode="ok")
+    fake.start()
+    stack = None
+    try:
+        os.setpriority(os.PRIO_PROCESS, fake.proc.pid, 10)  # a local model server: the workers' priority
+        stack = Stack(args.backend, fake.url, {})
+        print(f"##### engine {args.backend}, {os.cpu_count()} CPUs, worker cluster with make run's defaults")
+        ids = asyncio.run(send_fast(stack.url, 8))  # warm the workers (pools, prepared statements)
+        stack.wait_terminal([i for i in ids if i], 120)
+        if "paced" in chosen:
+            started = time.monotonic()
+            ids = asyncio.run(send_paced(stack.url, args.paced, args.rate))
+            results["paced"] = report_runs(stack, f"{args.paced} inquiries at {args.rate:g}/s", ids, started,
+                                           args.timeout)
+        if "drain" in chosen:
+            started = time.monotonic()
+            ids = asyncio.run(send_fast(stack.url, args.drain))
+            sent = time.monotonic() - started
+            results["drain"] = report_runs(stack, f"drain of {args.drain} inquiries, model at 0 ms "
+                                                  f"(sent in {sent:.1f} s)", ids, started, args.timeout)
+        if "burst" in chosen and args.backend == "ollama":
+            fake.set_mode("slow", args.model_seconds)
+            with InFlight(stack) as sampler:
                 started = time.monotonic()
-                ids = asyncio.run(send_paced(stack.url, args.paced, args.rate))
-                results[f"{backend}_paced"] = report_runs(
-                    stack, f"{backend}: {args.paced} inquiries at {args.rate:g}/s", ids, started, args.timeout)
-                started = time.monotonic()
-                ids = asyncio.run(send_fast(stack.url, args.drain))
-                sent = time.monotonic() - started
-                results[f"{backend}_drain"] = report_runs(
-                    stack, f"{backend}: drain of {args.drain} inquiries (sent in {sent:.1f} s)", ids, started,
-                    args.timeout)
-                if backend == backends[-1] and args.overhead_runs:
-                    stack.stop_worker()
-                    results["overhead"] = overhead(stack, args.overhead_runs)
-            finally:
-                stack.stop()
+                ids = asyncio.run(send_fast(stack.url, args.burst, concurrency=args.burst))
+                result = report_runs(stack, f"burst of {args.burst} inquiries at once, model at "
+                                            f"{args.model_seconds:g} s per call", ids, started, args.timeout)
+            result.update(most_in_flight=sampler.most, worker_pss_mb=round(sampler.pss, 1))
+            results["burst"] = result
+            print(f"   drained in {result['seconds']} s; most runs in flight {sampler.most}; "
+                  f"worker cluster PSS {sampler.pss:.0f} MB")
+            fake.set_mode("ok", 0.0)
+        if "overhead" in chosen:
+            stack.stop_worker()
+            results["overhead"] = overhead(stack, args.overhead_runs)
+    finally:
+        if stack is not None:
+            stack.stop()
+        fake.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(json.dumps(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.webhook --model open --rate 100 --duration 30
     .venv/bin/python -m bench.webhook --model closed --concurrency 32 --duration 30
     .venv/bin/python -m bench.webhook --url http://127.0.0.1:8000 --key "$WEBHOOK_API_KEY"
+    .venv/bin/python -m bench.webhook --with-workers --model open        # intake while workers drain
 
 Open model: requests start on a fixed schedule (rate/s) whatever the server does; latency is
 measured from each request's *scheduled* start, so a stalled server cannot hide its queueing
@@ -14,6 +15,12 @@ Every request is a distinct inquiry with its own Idempotency-Key (the full intak
 inquiry, run, events and queued task in one transaction, then the Redis snapshot). Without --url
 the script starts PostgreSQL, Redis and the web tier exactly as `make run` does (no worker: this
 measures intake), with the rate limit raised out of the way.
+
+--with-workers: intake first. Before measuring, `--backlog` inquiries are queued and the worker
+cluster (`make run`'s defaults, at its lower CPU priority) is started on the same machine with the
+fake Ollama answering at once (at the workers' priority, as a local model server would run), so
+the workers drain the backlog at full speed while the webhook is measured. The report says how
+many runs the workers finished during the measurement.
 """
 
 import argparse
@@ -104,28 +111,41 @@ async def open_model(url: str, key: str, rate: float, duration: float) -> dict:
     return recorder.report(f"open model: {rate:g} req/s for {duration:g} s", elapsed)
 
 
-async def closed_model(url: str, key: str, concurrency: int, duration: float) -> dict:
+async def closed_model(url: str, key: str, concurrency: int, duration: float, *, count: int | None = None,
+                       quiet: bool = False) -> dict:
+    """`concurrency` clients for `duration` seconds, or until `count` requests were sent."""
     recorder = Recorder()
-    counter = iter(range(10**9))
+    counter = iter(range(10**9) if count is None else range(10**6, 10**6 + count))
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         start = time.perf_counter()
         stop_at = start + duration
 
         async def client() -> None:
-            while time.perf_counter() < stop_at:
+            for n in counter:
+                if count is None and time.perf_counter() >= stop_at:
+                    return
                 sent = time.perf_counter()
-                status = await _send(session, url, key, next(counter))
+                status = await _send(session, url, key, n)
                 recorder.add(status, time.perf_counter() - sent)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
+    if quiet:
+        return {}
     return recorder.report(f"closed model: {concurrency} concurrent clients for {duration:g} s", elapsed)
 
 
-def start_stack(workers: int):
-    from scripts.services import PostgresServer, RedisServer, free_port, scratch_base
+def start_stack(workers: int, *, with_workers: bool = False, backlog: int = 0):
+    from scripts.services import (
+        WORKER_COMMAND,
+        PostgresServer,
+        RedisServer,
+        free_port,
+        scratch_base,
+    )
     from scripts.web import WebStack
+    from tests.fake_ollama import FakeOllamaProcess
 
     base = scratch_base()
     pg = PostgresServer(base / "postgres", free_port())
@@ -134,18 +154,56 @@ def start_stack(workers: int):
     redis.start()
     env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "autoflow.settings",
            "WEBHOOK_API_KEY": KEY, "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING",
-           "OLLAMA_BASE_URL": "http://127.0.0.1:9"}
+           "OLLAMA_BASE_URL": "http://127.0.0.1:9", "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    fake = worker = None
+    if with_workers:
+        fake = FakeOllamaProcess(base, mode="ok")
+        fake.start()
+        os.setpriority(os.PRIO_PROCESS, fake.proc.pid, 10)
+        env.update(OLLAMA_BASE_URL=fake.url, LLM_BACKEND="ollama")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True)
     web = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=base / "web", http_workers=workers, quiet=True)
     web.start()
+    if with_workers:
+        subprocess.run([sys.executable, "manage.py", "load_demo_data"], env=env, check=True, capture_output=True)
+        asyncio.run(closed_model(web.url, KEY, 32, 0, count=backlog, quiet=True))
+        worker = subprocess.Popen([sys.executable, *WORKER_COMMAND], env=env, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_busy(pg.url)
+
+    def finished() -> int:
+        import psycopg
+
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM inquiries_run WHERE status <> 'running'").fetchone()[0]
 
     def stop():
+        if worker is not None:
+            worker.terminate()
+            worker.wait(60)
         web.stop()
+        if fake is not None:
+            fake.stop()
         redis.stop()
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)
 
-    return web.url, stop
+    return web.url, stop, finished
+
+
+def _wait_busy(pg_url: str, timeout: float = 120) -> None:
+    """Until the workers are draining: runs finishing, and runs in flight."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            done, flying = conn.execute("SELECT count(*) FILTER (WHERE status <> 'running'), count(*) FILTER "
+                                        "(WHERE status = 'running' AND lease_owner <> '') FROM inquiries_run").fetchone()
+            if done >= 50 and flying:
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the workers did not start draining the backlog")
 
 
 async def warm_up(url: str, key: str) -> None:
@@ -163,18 +221,34 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30, help="seconds per model")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "4")),
                         help="gunicorn workers of the throw-away stack")
+    parser.add_argument("--with-workers", action="store_true",
+                        help="measure while the worker cluster drains a backlog on the same machine")
+    parser.add_argument("--backlog", type=int, default=4000, help="with --with-workers: inquiries queued first")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
-    url, stop = (args.url.rstrip("/"), lambda: None) if args.url else start_stack(args.workers)
+    if args.url:
+        url, stop, finished = args.url.rstrip("/"), lambda: None, None
+    else:
+        url, stop, finished = start_stack(args.workers, with_workers=args.with_workers, backlog=args.backlog)
     results = []
     try:
-        print(f"target {url}, {os.cpu_count()} CPUs, gunicorn workers {args.workers if not args.url else '?'}")
+        print(f"target {url}, {os.cpu_count()} CPUs, gunicorn workers {args.workers if not args.url else '?'}"
+              + (f", worker cluster draining a backlog of {args.backlog}" if args.with_workers else ""))
         asyncio.run(warm_up(url, args.key))
-        if args.model in ("open", "both"):
-            results.append(asyncio.run(open_model(url, args.key, args.rate, args.duration)))
-        if args.model in ("closed", "both"):
-            results.append(asyncio.run(closed_model(url, args.key, args.concurrency, args.duration)))
+        for model in ("open", "closed"):
+            if args.model not in (model, "both"):
+                continue
+            done_before, began = finished() if finished else 0, time.perf_counter()
+            if model == "open":
+                results.append(asyncio.run(open_model(url, args.key, args.rate, args.duration)))
+            else:
+                results.append(asyncio.run(closed_model(url, args.key, args.concurrency, args.duration)))
+            if args.with_workers:
+                drained = finished() - done_before
+                results[-1]["runs_finished_meanwhile"] = drained
+                print(f"   meanwhile the workers finished {drained} runs "
+                      f"({drained / (time.perf_counter() - began):.1f}/s)")
     finally:
         stop()
     if args.json:

@@ -71,6 +71,24 @@ def snapshot_add_step(*, fields: dict[str, Any], step: dict[str, Any]) -> bool:
     return hot(update, False)
 
 
+def run_progress(payload: dict[str, Any], *, step: dict[str, Any] | None = None,
+                 events: list[tuple[str, dict[str, Any]]] = ()) -> bool:
+    """After a run's change commits: its whole snapshot and step list (rewritten, so a Redis that
+    lost them is repaired on the way), and its live events (group, message), in one round trip.
+    `step` is the step just recorded; it is already among the payload's steps."""
+    from . import realtime
+
+    def write(r) -> bool:
+        pipe = r.pipeline(transaction=False)
+        _queue_snapshot(pipe, payload)
+        for group, message in events:
+            pipe.publish(*realtime.wire(group, message))
+        pipe.execute()
+        return True
+
+    return hot(write, False)
+
+
 def accepted_write(*, snapshot: dict[str, Any], idempotency: dict[str, Any] | None = None) -> bool:
     """After intake commits: the new run's snapshot and its idempotency cache entry, one round trip."""
     def write(r) -> bool:

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger("autoflow.realtime")
@@ -59,11 +60,27 @@ class _Publisher:
 _publisher = _Publisher()
 
 
+def run_event_message(event: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "run.event", "event": event}
+
+
+def run_listed_message(run_id, *, new: bool) -> dict[str, Any]:
+    return {"type": "run.listed", "run_id": str(run_id), "new": new}
+
+
+def wire(group: str, message: dict[str, Any]) -> tuple[str, bytes]:
+    """The Redis channel and bytes that channels-redis's pub/sub layer would PUBLISH for a group
+    message, so that the worker can send it in a pipeline of its own (inquiries/hotstate.py)."""
+    layer = get_channel_layer()
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
+    return f"{prefix}__group__{group}", layer.serialize(message)
+
+
 def publish_run_event(run_id, event: dict[str, Any]) -> bool:
     """Send one event ({"type": "step" | "completed" | "escalated" | "error", …}) to the run's
     subscribers. Never raises: a lost hint must not fail a run."""
     try:
-        _publisher.send(run_group(run_id), {"type": "run.event", "event": event})
+        _publisher.send(run_group(run_id), run_event_message(event))
     except Exception as exc:  # the channel layer is best effort by design
         logger.warning("could not publish %s for run %s: %s", event.get("type"), run_id, type(exc).__name__)
         return False
@@ -73,7 +90,7 @@ def publish_run_event(run_id, event: dict[str, Any]) -> bool:
 def publish_run_listed(run_id, *, new: bool) -> bool:
     """Tell history pages that a run arrived (`new`) or changed status. Never raises."""
     try:
-        _publisher.send(RUNS_GROUP, {"type": "run.listed", "run_id": str(run_id), "new": new})
+        _publisher.send(RUNS_GROUP, run_listed_message(run_id, new=new))
     except Exception as exc:  # best effort, like every live hint
         logger.warning("could not publish the listing of run %s: %s", run_id, type(exc).__name__)
         return False

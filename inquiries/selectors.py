@@ -226,24 +226,34 @@ def run_series(*, since, until, buckets: int = 24) -> list[dict[str, Any]]:
 
 
 def queue_depth() -> int:
-    """Tasks waiting in django-q2's ORM queue."""
-    from django_q.models import OrmQ
+    """Tasks waiting in django-q2's ORM queue for a free worker slot."""
+    from . import taskqueue
 
-    return OrmQ.objects.count()
+    return taskqueue.depth()
 
 
 def worker_clusters() -> list[dict[str, Any]]:
-    """The running django-q2 clusters as they report themselves (through the Redis cache every few
-    seconds): host, status, worker processes. Empty when none reports (or Redis is down)."""
-    from django_q.brokers import get_broker
-    from django_q.status import Stat
+    """The running worker clusters as their processes report themselves (in Redis, with every
+    heartbeat): host, processes, runs in flight and slots. Empty when none reports (or Redis is down)."""
+    import json
 
-    try:
-        stats = Stat.get_all(broker=get_broker())
-    except Exception:  # the report lives in Redis; without it the overview says "unknown"
-        return []
-    return [{"host": s.host, "status": str(s.status), "workers": len(s.workers or []),
-             "reincarnations": s.reincarnations} for s in stats]
+    from autoflow.redis_client import hot
+
+    def read(r) -> list[str]:
+        keys = sorted(r.scan_iter(match="autoflow:worker:*", count=500))
+        return [raw for raw in (r.mget(keys) if keys else []) if raw]
+
+    clusters: dict[str, dict[str, Any]] = {}
+    for raw in hot(read, []):
+        report = json.loads(raw)
+        cluster = clusters.setdefault(report["cluster"], {
+            "name": report["cluster"], "host": report["host"], "status": "running", "workers": 0,
+            "in_flight": 0, "slots": 0, "restarts": 0})
+        cluster["workers"] += 1
+        cluster["in_flight"] += report["in_flight"]
+        cluster["slots"] += report["slots"]
+        cluster["restarts"] += report["restarts"]
+    return sorted(clusters.values(), key=lambda c: c["name"])
 
 
 def running_lease_owners(*, prefix: str) -> set[str]:

@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 
 from autoflow.request_id import get_request_id
 
-from . import hotstate, realtime, selectors
+from . import hotstate, realtime, selectors, taskqueue
 from .errors import ApiError, ErrorCode
 from .events import run_event_record
 from .models import (
@@ -36,8 +36,8 @@ from .models import (
     RunEvent,
     RunEventType,
     RunStatus,
-    RunStep,
 )
+from .runs import RUN_STEP_FIELDS, TERMINAL_EVENT, _best_effort
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def _intake_sql(*, claim: tuple[str, ...] | None, inquiry: tuple[str, ...], run:
     # One multi-row VALUES keeps the events' order (sibling CTEs run in no set order). It needs no
     # guard: when the claim fails the caller rolls the whole transaction back.
     parts.append(f"ev AS (INSERT INTO inquiries_runevent ({cols(event)}) VALUES ({marks(event)}), ({marks(event)}))")
-    return "WITH " + ", ".join(parts) + " SELECT count(*) FROM r"
+    # The notification wakes an idle worker when (and only if) this transaction commits.
+    return "WITH " + ", ".join(parts) + f" SELECT (SELECT count(*) FROM r), pg_notify('{taskqueue.QUEUE_CHANNEL}', '')"
 
 
 @lru_cache(maxsize=1)
@@ -238,7 +239,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
                   *event_parts[0][1], *event_parts[1][1]]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            (stored,) = cursor.fetchone()
+            stored, _ = cursor.fetchone()
         if not stored:
             raise _KeyTaken  # rolls back the task row too
     hot_values = {"snapshot": selectors.run_status_payload(run, steps=[])}
@@ -263,16 +264,7 @@ def run_delete(*, run_id) -> bool:
     return True
 
 
-# --- Run lifecycle (called by the worker; each change: Postgres, then Redis and a live event) -----
-
-STEP_EVENT = "step"
-TERMINAL_EVENT = {RunStatus.COMPLETED: "completed", RunStatus.ESCALATED: "escalated", RunStatus.ERROR: "error"}
-# Fields a workflow step may set on its run.
-RUN_STEP_FIELDS = frozenset({
-    "intent", "intent_confidence", "severity", "lead_score", "lead_tier", "escalate", "escalation_reason",
-    "handoff_summary", "draft_response", "final_response",
-})
-
+# --- Run lifecycle outside the worker's lease (the worker's own path is inquiries/runs.py) -------
 
 def _after_commit(run_id, event: dict[str, Any] | None) -> None:
     """Once the change is committed: refresh the Redis snapshot and step list, then tell the
@@ -288,129 +280,12 @@ def _after_commit(run_id, event: dict[str, Any] | None) -> None:
     transaction.on_commit(_best_effort(publish))
 
 
-def _best_effort(callback):
-    """The hot plane and live events follow a committed change; a failure there is logged and
-    must never fail the run (on_commit callbacks raise into the code that committed)."""
-    def run() -> None:
-        try:
-            callback()
-        except Exception:
-            logger.exception("updating the hot plane after a commit failed")
-
-    return run
-
-
 def _locked_run(run_id) -> Run | None:
     return Run.objects.select_related("inquiry").select_for_update(of=("self",)).filter(pk=run_id).first()
 
 
-def _after_step_commit(run: Run, step: RunStep) -> None:
-    """After a step commits: add it to the Redis snapshot and step list (one read, one write;
-    the lease makes this worker the run's only writer), else rebuild the snapshot from
-    PostgreSQL; then the `step` event."""
-    fields = selectors.run_status_payload(run, steps=[])
-    del fields["agent_steps"]
-    step_data = selectors.step_payload(step)
-
-    def publish() -> None:
-        if not hotstate.snapshot_add_step(fields=fields, step=step_data):
-            payload = selectors.run_status_from_db(run_id=run.pk)
-            if payload is not None:
-                hotstate.snapshot_write(payload)
-        realtime.publish_run_event(run.pk, {"type": STEP_EVENT, "step": step_data,
-                                            "run": {k: fields[k] for k in STEP_EVENT_RUN_FIELDS}})
-
-    transaction.on_commit(_best_effort(publish))
-
-
-# What a `step` event says of its run besides the step (the terminal event carries all of it).
-STEP_EVENT_RUN_FIELDS = ("run_id", "status", "current_agent", "intent", "intent_confidence", "updated_at")
-
-
-@dataclass(frozen=True)
-class Claim:
-    run: Run
-    attempt: int
-
-
-def run_claim(*, run_id, owner: str, lease_seconds: int, max_attempts: int,
-              engine: dict[str, str] | None = None) -> Claim | None:
-    """Take the run's lease for one attempt. None when there is nothing to do here: the run is
-    gone or finished, another worker holds a live lease, or its attempts are used up (then the run
-    ends `error`, so that it is never `running` forever)."""
-    with transaction.atomic():
-        run = _locked_run(run_id)
-        if run is None or run.is_terminal:
-            return None
-        now = timezone.now()
-        if run.lease_expires_at and run.lease_expires_at > now and run.lease_owner and run.lease_owner != owner:
-            return None
-        if run.attempts >= max_attempts:
-            _finish(run, status=RunStatus.ERROR, error_code="attempts_exhausted",
-                    error=f"The run did not finish in {max_attempts} attempts.",
-                    message=f"Gave up after {max_attempts} attempts")
-            return None
-        run.attempts += 1
-        run.lease_owner = owner[:200]
-        run.lease_expires_at = now + timedelta(seconds=lease_seconds)
-        run.started_at = run.started_at or now
-        if engine and (run.attempts == 1 or not run.llm_backend):
-            for field in ("llm_backend", "llm_model", "llm_model_digest", "llm_server_version"):
-                setattr(run, field, engine.get(field, "")[:Run._meta.get_field(field).max_length])
-        run.save(update_fields=["attempts", "lease_owner", "lease_expires_at", "started_at", "llm_backend",
-                                "llm_model", "llm_model_digest", "llm_server_version", "updated_at"])
-        first = run.attempts == 1
-        run_event_record(
-            run=run, type=RunEventType.STARTED if first else RunEventType.RETRIED, actor_label=f"worker:{owner}",
-            message=(f"Started on {run.get_llm_backend_display() or 'the workflow'}" if first
-                     else f"Attempt {run.attempts} of {max_attempts}"),
-            data={"attempt": run.attempts, "worker": owner, "llm_backend": run.llm_backend,
-                  "llm_model": run.llm_model},
-        )
-        if first:
-            run_id = run.pk
-            transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=True))
-    return Claim(run=run, attempt=run.attempts)
-
-
-def run_step_record(*, run_id, key: str, node: str, agent: str, action: str, output: str = "",
-                    inputs: dict | None = None, outputs: dict | None = None, llm_backend: str = "",
-                    model: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                    started_at, finished_at, error: str = "", attempt: int = 1,
-                    run_fields: dict[str, Any] | None = None) -> tuple[RunStep, bool]:
-    """Record one finished workflow step, once: a step key already recorded (a resumed run
-    re-entering the node) returns the stored step and changes nothing. Returns (step, created)."""
-    run_fields = run_fields or {}
-    unknown = set(run_fields) - RUN_STEP_FIELDS
-    if unknown:
-        raise ValueError(f"a step may not set {sorted(unknown)}")
-    with transaction.atomic():
-        run = _locked_run(run_id)
-        if run is None:
-            raise Run.DoesNotExist(run_id)
-        found = run.steps.aggregate(last=models.Max("sequence"), taken=models.Count("pk", filter=models.Q(key=key)))
-        if found["taken"]:
-            return run.steps.get(key=key), False
-        sequence = (found["last"] or 0) + 1
-        duration = max(int((finished_at - started_at).total_seconds() * 1000), 0)
-        step = RunStep.objects.create(
-            run=run, sequence=sequence, key=key, node=node, agent=agent, action=action[:200], output=output,
-            inputs=inputs or {}, outputs=outputs or {}, llm_backend=llm_backend, model=model[:200],
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, duration_ms=duration,
-            attempt=attempt, error=error, started_at=started_at, finished_at=finished_at,
-        )
-        for field, value in run_fields.items():
-            setattr(run, field, value)
-        run.current_agent = node
-        run.save(update_fields=[*run_fields, "current_agent", "updated_at"])
-        run_event_record(run=run, type=RunEventType.STEP, actor_label="system",
-                         message=f"{node}: {action}"[:500], data={"sequence": sequence, "node": node})
-        _after_step_commit(run, step)
-    return step, True
-
-
 def run_note_event(*, run_id, type: RunEventType, message: str, data: dict | None = None) -> None:
-    """A system event on a run that changes nothing else (e.g. a fallback to the built-in engine)."""
+    """A system event on a run that changes nothing else."""
     run = Run.objects.filter(pk=run_id).first()
     if run is not None:
         run_event_record(run=run, type=type, message=message, data=data or {}, actor_label="system")
@@ -440,9 +315,18 @@ def _finish(run: Run, *, status: str, error_code: str = "", error: str = "", mes
     transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=False))
 
 
+def finish_out_of_attempts(run: Run, *, max_attempts: int) -> None:
+    """The one way a run that used up its attempts ends (inside the caller's transaction, the run
+    locked): `error`, never `running` forever."""
+    _finish(run, status=RunStatus.ERROR, error_code="attempts_exhausted",
+            error=f"The run did not finish in {max_attempts} attempts.",
+            message=f"Gave up after {max_attempts} attempts")
+
+
 def run_finish(*, run_id, status: str, fields: dict[str, Any] | None = None, message: str = "",
                error_code: str = "", error: str = "") -> bool:
-    """End a run (completed, escalated or error). Idempotent: an ended run stays as it ended."""
+    """End a run (completed, escalated or error) without holding its lease. Idempotent: an ended
+    run stays as it ended."""
     if status not in TERMINAL_EVENT:
         raise ValueError(f"{status!r} is not a terminal status")
     unknown = set(fields or {}) - RUN_STEP_FIELDS
@@ -456,10 +340,13 @@ def run_finish(*, run_id, status: str, fields: dict[str, Any] | None = None, mes
     return True
 
 
-def run_release(*, run_id, owner: str, error: str) -> None:
-    """An attempt failed with an unexpected error: give the lease back so the run is retried."""
+def run_release(*, run_id, owner: str, error: str, task_id: int | None = None, retry_in: float = 0) -> None:
+    """An attempt failed with an unexpected error: give the lease back, and the run's task back to
+    the queue after `retry_in` seconds, so that the run is retried (its attempts are bounded)."""
     with transaction.atomic():
         run = _locked_run(run_id)
+        if task_id is not None:
+            taskqueue.hold(task_ids=[task_id], hold_seconds=retry_in)
         if run is None or run.is_terminal or run.lease_owner != owner:
             return
         run.lease_owner, run.lease_expires_at = "", timezone.now()
@@ -474,18 +361,20 @@ def _enqueue(run: Run) -> None:
     run.q_task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run.pk), task_name=f"run-{run.pk}-{run.attempts}",
                                group="runs", broker=_broker()) or ""
     run.queued_at = timezone.now()
+    taskqueue.notify()
 
 
-def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None,
+def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None, grace_seconds: float = 0,
               dead_owners: frozenset[str] = frozenset()) -> dict[str, int]:
-    """The safety net of every delivery problem (a killed worker, a timed-out task, a lost
-    message): running runs whose lease expired, whose lease holder is known to be dead
-    (`dead_owners`), or that waited in the queue too long, are queued again, or ended `error`
-    when out of attempts. A duplicate delivery is harmless: the lease lets only one worker run a
-    run."""
+    """The safety net of every delivery problem (a lost task, a worker that died): running runs
+    whose lease expired more than `grace_seconds` ago (their own task is normally handed out
+    again first), whose lease holder is known to be dead (`dead_owners`), or that waited in the
+    queue too long, are queued again, or ended `error` when out of attempts. A duplicate task is
+    harmless: the lease lets only one worker run a run."""
     now = now or timezone.now()
     counts = {"requeued": 0, "failed": 0}
-    gone = models.Q(lease_expires_at__lt=now) | models.Q(
+    expired_before = now - timedelta(seconds=grace_seconds)
+    gone = models.Q(lease_expires_at__lt=expired_before) | models.Q(
         lease_expires_at__isnull=True, queued_at__lt=now - timedelta(seconds=stale_queue_seconds))
     if dead_owners:
         gone |= models.Q(lease_owner__in=dead_owners)
@@ -497,15 +386,13 @@ def runs_reap(*, max_attempts: int, stale_queue_seconds: int, now=None,
             if run is None:
                 continue
             owner_dead = bool(run.lease_owner) and run.lease_owner in dead_owners
-            lease_gone = owner_dead or (run.lease_expires_at is not None and run.lease_expires_at < now)
+            lease_gone = owner_dead or (run.lease_expires_at is not None and run.lease_expires_at < expired_before)
             stale = run.lease_expires_at is None and run.queued_at and run.queued_at < now - timedelta(
                 seconds=stale_queue_seconds)
             if not (lease_gone or stale):
                 continue
             if run.attempts >= max_attempts:
-                _finish(run, status=RunStatus.ERROR, error_code="attempts_exhausted",
-                        error=f"The run did not finish in {max_attempts} attempts.",
-                        message=f"Gave up after {max_attempts} attempts")
+                finish_out_of_attempts(run, max_attempts=max_attempts)
                 counts["failed"] += 1
                 continue
             _enqueue(run)
@@ -584,7 +471,7 @@ def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> Outbound
             return None
         email, created = OutboundEmail.objects.get_or_create(
             run=run, kind=EmailKind.REPLY,
-            defaults={"to": run.inquiry.sender_email, "subject": _reply_subject(run.inquiry.subject),
+            defaults={"to": run.inquiry.sender_email, "subject": reply_subject(run.inquiry.subject),
                       "body": body, "approved_by": approved_by},
         )
     if not created:
@@ -604,7 +491,7 @@ def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> Outbound
     return email
 
 
-def _reply_subject(subject: str) -> str:
+def reply_subject(subject: str) -> str:
     # One line: a CR or LF from the inquiry would be refused by Django (BadHeaderError) and must
     # never become a header of its own.
     subject = " ".join(subject.split()) or "Your inquiry"

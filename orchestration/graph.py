@@ -4,8 +4,9 @@ PostgreSQL checkpointer.
     classify_intent ─route_by_intent─▶ faq_node | lead_node | support_node
         ─route_after_agent─▶ handoff_node | synthesize_response_node ─▶ log_audit
 
-Every node, as it finishes, records its step through `inquiries.services.run_step_record`
-(Postgres, then the Redis snapshot and a `step` event on run.<run_id> after commit). A node's
+Every node, as it finishes, records its step through `inquiries.runs.run_step_record`: one
+PostgreSQL round trip (step row, run fields, `step` event, the previous node's checkpoint, all
+guarded by the run's lease), then one Redis round trip (snapshot, step list, live event). A node's
 step has a fixed key, so a run resumed after a crash that re-enters a node whose step is already
 recorded returns that step's stored result instead of running it again: side effects (CRM,
 e-mail) happen once. The state keeps ids and decisions, not the inquiry text (loaded per run).
@@ -23,8 +24,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from inquiries import selectors, services
+from inquiries import runs, selectors, services
 from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
+from inquiries.runs import Lease
 
 from . import policy
 from .llm import builtin
@@ -55,12 +57,26 @@ class AgentState(TypedDict, total=False):
 class RunContext:
     """What every node of one run needs and the checkpoint must not hold."""
 
-    run_id: str
+    lease: Lease
     engine: Engine
-    inquiry: Inquiry
-    attempt: int = 1
+    # How long each step extends the run's lease (the worker's heartbeat does too).
+    hold_seconds: float
+    # The checkpoint statements waiting to travel with the run's next step (see checkpointer.py).
+    carried: Callable[[], list] = list
     # Outputs of the steps recorded before this attempt started (a resumed run), by step key.
     recorded: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.lease.run_id)
+
+    @property
+    def inquiry(self) -> Inquiry:
+        return self.lease.run.inquiry
+
+    @property
+    def attempt(self) -> int:
+        return self.lease.attempt
 
 
 @dataclass
@@ -73,6 +89,8 @@ class StepResult:
     outcome: Outcome | None = None
     run_fields: dict[str, Any] = field(default_factory=dict)
     agent: str = ""
+    # The step's side effects, as statements that commit with its step (inquiries/runs.py).
+    statements: list = field(default_factory=list)
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,20 +114,19 @@ def node(agent: str) -> Callable:
             started = timezone.now()
             result = fn(state, ctx)
             meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
-            if result.outcome and result.outcome.fallback:
-                services.run_note_event(
-                    run_id=ctx.run_id, type=RunEventType.FALLBACK,
-                    message=f"{name}: Ollama failed ({result.outcome.failure}); the built-in engine answered",
-                    data={"node": name, "failure": result.outcome.failure, "detail": result.outcome.detail})
+            fallback = bool(result.outcome and result.outcome.fallback)
+            notes = [(RunEventType.FALLBACK, f"{name}: Ollama failed ({result.outcome.failure}); the built-in "
+                      "engine answered", {"node": name, "failure": result.outcome.failure,
+                                          "detail": result.outcome.detail})] if fallback else []
             state_update = {k: _jsonable(v) for k, v in result.update.items()}
-            services.run_step_record(
-                run_id=ctx.run_id, key=name, node=name, agent=result.agent or agent, action=result.action,
+            runs.run_step_record(
+                ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
                 output=result.output, inputs=result.inputs,
                 outputs={"state": state_update, **result.details,
                          **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
-                            if result.outcome and result.outcome.fallback else {})},
-                started_at=started, finished_at=timezone.now(), attempt=ctx.attempt,
-                run_fields=result.run_fields, **meta,
+                            if fallback else {})},
+                started_at=started, finished_at=timezone.now(), run_fields=result.run_fields, notes=notes,
+                hold_seconds=ctx.hold_seconds, statements=result.statements, carried=ctx.carried(), **meta,
             )
             return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
 
@@ -308,11 +325,17 @@ def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
 
 @node(agent="auditor")
 def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
-    services.contact_record_inquiry(run_id=ctx.run_id, intent=state.get("intent", ""))
+    """Record the sender in the CRM and, unless the run escalates, send the customer the reply."""
+    intent = state.get("intent", "")
+    statements = runs.contact_statements(ctx.lease, intent=intent)
+    if statements is None:  # a replay joins its original's contact
+        services.contact_record_inquiry(run_id=ctx.run_id, intent=intent)
+        statements = []
     escalated = bool(state.get("escalation_reasons"))
     email = None
     if not escalated and state.get("final_response"):
-        email = services.outbound_email_send_once(run_id=ctx.run_id, body=state["final_response"])
+        email, sent = runs.reply_send_once(ctx.lease, body=state["final_response"])
+        statements += sent
     if escalated:
         action = "Escalated: no reply is sent until an operator approves it"
     elif email is not None:
@@ -320,7 +343,7 @@ def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
     else:
         action = "No reply to send"
     return StepResult(
-        update={}, action=action, output="",
+        update={}, action=action, output="", statements=statements,
         details={"email_id": email.pk if email else None, "email_status": email.status if email else "",
                  "fallbacks": state.get("fallbacks") or []},
     )

@@ -1,10 +1,11 @@
 """django-q2 tasks. Each loads by id and calls services; all are safe to deliver twice.
 
-`run_execute` is queued by intake in the same transaction as the run. It takes the run's lease
+`run_execute` is queued by intake in the same transaction as the run, and executed by the runner
+(orchestration/runner/), up to RUN_CONCURRENCY runs per worker process. It takes the run's lease
 (so two deliveries never run one run twice), resumes from the run's last checkpoint if there is
 one (`thread_id = run_id`), and ends the run `completed` or `escalated`. An unexpected error
-gives the lease back; the reaper queues the run again until its attempts are used up, then ends
-it `error` — never `running` forever.
+gives the lease back and the task back to the queue after a backoff, until the run's attempts are
+used up; then it ends `error` — never `running` forever.
 """
 
 import logging
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from inquiries import selectors, services
+from inquiries import runs, selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
 from .checkpointer import delete_threads, get_checkpointer
@@ -39,8 +40,9 @@ def _pid_namespace() -> str:
 
 @lru_cache(maxsize=1)
 def _machine_prefix() -> str:
-    """Host name and PID namespace: within them a process id names one process."""
-    return f"{socket.gethostname()}:{_pid_namespace()}:"
+    """Host name (AUTOFLOW_HOSTNAME, else the machine's) and PID namespace: within them a process
+    id names one process."""
+    return f"{settings.AUTOFLOW_HOSTNAME or socket.gethostname()}:{_pid_namespace()}:"
 
 
 def worker_name() -> str:
@@ -87,42 +89,77 @@ def _graph():
     return build_graph(checkpointer=get_checkpointer())
 
 
-def run_execute(run_id: str) -> str:
+def lease_hold_seconds() -> float:
+    """How far each renewal extends a lease: one heartbeat less than RUN_LEASE_SECONDS, so that a
+    run whose worker stopped renewing is free, and taken at the next poll, within RUN_LEASE_SECONDS
+    of the last renewal."""
+    return max(settings.RUN_LEASE_SECONDS - heartbeat_seconds(), 1.0)
+
+
+def heartbeat_seconds() -> float:
+    return settings.RUN_LEASE_SECONDS / 6
+
+
+def retry_delay_seconds(attempt: int) -> float:
+    """A failed attempt's run goes back to the queue after this (2 s, 4 s, 8 s …, at most 60 s)."""
+    return float(min(2 ** attempt, 60))
+
+
+def run_execute(run_id: str, *, task_id: int | None = None, on_claim=None) -> str:
+    """Execute the run of a queued task: claim its lease, run (or resume) the workflow, finish it.
+    `task_id`: the queue row the runner took (removed with the run's end); `on_claim(lease)`: the
+    runner's hook that puts the run under its worker's heartbeat."""
     owner = worker_name()
     backend = active_backend()
-    claim = services.run_claim(
-        run_id=run_id, owner=owner, max_attempts=settings.RUN_MAX_ATTEMPTS,
-        lease_seconds=settings.RUN_TIMEOUT_SECONDS + settings.RUN_LEASE_SLACK_SECONDS,
-        engine=engine_info(backend),
-    )
-    if claim is None:
+    lease = runs.run_claim(run_id=run_id, owner=owner, hold_seconds=lease_hold_seconds(),
+                           max_attempts=settings.RUN_MAX_ATTEMPTS, engine=engine_info(backend), task_id=task_id)
+    if isinstance(lease, runs.Busy):
+        # Another worker holds the run. Its lease may yet lapse (that worker died): this task is
+        # then what takes the run up, so it comes back when the lease would end.
+        if task_id is not None:
+            taskqueue.hold_until(task_id=task_id, until=lease.until)
+        return "busy"
+    if lease is None:
+        if task_id is not None:
+            taskqueue.ack(task_id)  # nothing to do for this task: the run is gone or finished
         return "skipped"
-    run = claim.run
-    context = RunContext(run_id=str(run.pk), engine=Engine(run.llm_backend or backend),
-                         inquiry=run.inquiry, attempt=claim.attempt,
-                         recorded=selectors.run_recorded_steps(run_id=run.pk))
+    if on_claim is not None:
+        on_claim(lease)
+    run = lease.run
+    thread_id = str(run.pk)
+    saver = get_checkpointer()
+    context = RunContext(lease=lease, engine=Engine(run.llm_backend or backend), hold_seconds=lease_hold_seconds(),
+                         carried=lambda: saver.take(thread_id), recorded=lease.recorded)
     graph = _graph()
-    config = {"configurable": {"thread_id": str(run.pk)}}
+    config = {"configurable": {"thread_id": thread_id}}
+    fresh = lease.attempt == 1 and not lease.steps
     try:
-        resume = bool(graph.get_state(config).values)
-        state = graph.invoke(None if resume else {"run_id": str(run.pk), "messages": [], "escalation_reasons": [],
-                                                  "fallbacks": []},
-                             config, context=context, durability=settings.LANGGRAPH_DURABILITY)
+        with saver.carry(thread_id, fresh=fresh):
+            resume = not fresh and bool(graph.get_state(config).values)
+            state = graph.invoke(None if resume else {"run_id": thread_id, "messages": [], "escalation_reasons": [],
+                                                      "fallbacks": []},
+                                 config, context=context, durability=settings.LANGGRAPH_DURABILITY)
+            escalated = bool(state.get("escalation_reasons"))
+            runs.run_finish(lease, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
+                            message=("Escalated: " + "; ".join(state["escalation_reasons"]))[:500] if escalated
+                            else "Completed", carried=saver.take(thread_id))
+    except runs.LeaseLost:
+        logger.warning("run %s: attempt %s lost its lease to another worker; it stops here", run_id, lease.attempt)
+        return "lease_lost"
     except Exception as exc:
-        logger.exception("run %s attempt %s failed", run_id, claim.attempt)
-        services.run_release(run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}")
+        logger.exception("run %s attempt %s failed", run_id, lease.attempt)
+        services.run_release(run_id=run.pk, owner=owner, error=f"{type(exc).__name__}: {exc}", task_id=task_id,
+                             retry_in=retry_delay_seconds(lease.attempt))
         raise
-    escalated = bool(state.get("escalation_reasons"))
-    services.run_finish(
-        run_id=run.pk, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
-        message=("Escalated: " + "; ".join(state["escalation_reasons"]))[:500] if escalated else "Completed",
-    )
     return "escalated" if escalated else "completed"
 
 
 def reap_runs() -> dict[str, int]:
+    """Every minute: runs whose task the queue did not hand out again (lost, or acknowledged by
+    mistake) are queued again once their lease has been expired for a whole RUN_LEASE_SECONDS."""
     counts = services.runs_reap(max_attempts=settings.RUN_MAX_ATTEMPTS,
-                                stale_queue_seconds=settings.RUN_QUEUE_STALE_SECONDS)
+                                stale_queue_seconds=settings.RUN_QUEUE_STALE_SECONDS,
+                                grace_seconds=settings.RUN_LEASE_SECONDS)
     if any(counts.values()):
         logger.warning("reaper: %s", counts)
     return counts

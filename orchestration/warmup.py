@@ -1,19 +1,14 @@
 """Each new worker process gets ready before its first run: the runs that a dead worker of this
-machine held are queued again, the built-in classifier is trained and, when the run would go to
-Ollama, the model is loaded (an empty chat), in the background so that the worker starts taking
-tasks at once (a run needing either simply waits for it)."""
+machine held are queued again, the built-in classifier is trained (the cluster usually did it
+before forking) and, when the run would go to Ollama, the model is loaded (an empty chat). It runs
+in a thread of its own, so that the worker takes tasks at once (a run needing either waits)."""
 
 import logging
-import threading
 
 logger = logging.getLogger(__name__)
 
 
-def warm_worker(sender=None, proc_name: str = "", **kwargs) -> None:
-    threading.Thread(target=_warm, name="autoflow-warm-up", daemon=True).start()
-
-
-def _warm() -> None:
+def warm() -> None:
     from django.db import connections
 
     from .llm.classifier import get_classifier

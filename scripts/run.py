@@ -3,14 +3,19 @@
 Starts PostgreSQL and Redis owned by the project (unless DATABASE_URL / REDIS_URL point at servers
 of yours), migrates, loads the demo data, says which model backend is in use, then runs the web
 tier (nginx in front of gunicorn for HTTP and daphne for WebSockets, see scripts/web.py) and the
-django-q2 worker together. Ctrl-C stops everything it started, in order: web and worker first,
-then Redis and PostgreSQL.
+worker cluster (WORKER_COMMAND) together. Either one that dies is restarted alone, with backoff,
+while the other keeps running. Ctrl-C or SIGTERM stops everything it started, in order: web and
+worker first, then Redis and PostgreSQL.
+
+A run killed without cleanup (kill -9, a lost terminal) leaves its processes to its watchdog,
+which ends them all WATCHDOG_GRACE seconds later unless a new `make run` took them over first:
+the new run ends the old web tier and worker and adopts the old PostgreSQL and Redis. Both find
+them in RUN_DIR/processes, PIDs with their start times (see scripts/pids.py).
 
 Environment: HOST/PORT (web, default 127.0.0.1:8000), WEB_WORKERS (3), AUTOFLOW_PG_PORT (54329),
 AUTOFLOW_REDIS_PORT (63799), AUTOFLOW_RUN_DIR (server data, default .run/).
 """
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -18,52 +23,167 @@ import sys
 import time
 from pathlib import Path
 
+from scripts import pids
 from scripts.services import (
     REPO,
     RUN_DIR,
+    WORKER_COMMAND,
     ServiceError,
     StopRequest,
     local_services,
     log,
-    stop_processes,
     supervise,
 )
 from scripts.web import WebStack
 
-LEFTOVERS = RUN_DIR / "children.pids"
+RECORD = RUN_DIR / "processes"
+WATCHDOG_GRACE = 10.0  # seconds a killed run's processes wait for a new run to take them over
+SERVERS = ("postgres", "redis")  # recorded under these labels: adopted by the next run
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+class WorkerCluster:
+    """The worker cluster as a part of `supervise`: its main process leads a process group that
+    holds all of its processes."""
+
+    def __init__(self, env: dict[str, str]):
+        # The worker forks its processes: a connection pool opened before the fork would be
+        # shared by all of them, so it keeps plain connections whatever the environment says.
+        self.env = {**env, "DB_POOL": "false"}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        # Not dying with us: a killed run's processes are ended by its watchdog or the next run.
+        self.process = pids.spawn([sys.executable, *WORKER_COMMAND], label="worker", die_with_parent=False,
+                                  cwd=REPO, env=self.env)
+        return f"pid {self.process.pid}"
+
+    def crashed(self) -> str | None:
+        status = pids.exited(self.process)
+        return None if status is None else f"the worker cluster (pid {self.process.pid}) exited with {status}"
+
+    def end_crashed(self) -> None:
+        pids.end_group(self.process)
+
+    def restart(self) -> str:
+        return self.start()
+
+    def identities(self) -> list[pids.Proc]:
+        main = self.process and pids.identify(self.process.pid, "worker")
+        return pids.family([main]) if main else []
+
+    def stop(self) -> None:
+        # The main process only: it stops its own processes, in order; stragglers are killed after.
+        if self.process:
+            pids.stop_children([(self.process, signal.SIGTERM)], timeout=35)
 
 
-def end_leftovers(record: Path = LEFTOVERS) -> None:
-    """End the web and worker processes of a `make run` that was killed without cleaning up
-    (each child leads its own process group, recorded with its command line)."""
-    if not record.exists():
-        return
-    for line in record.read_text().splitlines():
-        pid_text, _, cmd_hex = line.partition(" ")
-        pid = int(pid_text)
-        if _cmdline(pid) and _cmdline(pid) == bytes.fromhex(cmd_hex):
-            log(f"ending process group {pid} left by an earlier run")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while _cmdline(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-    record.unlink()
+class Ledger:
+    """This run's processes, kept current in RECORD for the next run or the watchdog, should this
+    run be killed without cleanup. Each process is also appended when it is started (see
+    pids.record_spawns); the ledger adds their descendants and drops the dead."""
+
+    EVERY = 2.0
+
+    def __init__(self, record: pids.Record, *fixed: pids.Proc | None):
+        self.record = record
+        self.fixed = list(fixed)
+        self.sources: list = []  # callables returning identities
+        self._written: list[str] = []
+        self._due = 0.0
+
+    def save(self) -> None:
+        procs = [proc for proc in [*self.fixed, *(proc for source in self.sources for proc in source())] if proc]
+        lines = [proc.line() for proc in procs]
+        if lines != self._written:
+            self.record.write(procs)
+            self._written = lines
+        self._due = time.monotonic() + self.EVERY
+
+    def tick(self) -> None:
+        if time.monotonic() >= self._due:
+            self.save()
 
 
-def _record_children(pids: list[int]) -> None:
-    LEFTOVERS.write_text("".join(f"{pid} {_cmdline(pid).hex()}\n" for pid in pids))
+def _summary(procs: list[pids.Proc]) -> str:
+    return ", ".join(sorted({proc.label.split("/")[0] for proc in procs}))
+
+
+def end_leftovers(record_path: Path = RECORD) -> list[pids.Proc]:
+    """End every process of a run recorded in `record_path`, its supervisor and servers included,
+    and remove the record."""
+    record = pids.Record(record_path)
+    with record.locked():
+        ended = pids.end(record.read())
+        record.path.unlink(missing_ok=True)
+    return ended
+
+
+def _take_over(record: pids.Record) -> list[pids.Proc]:
+    """End what an earlier run killed without cleanup left running (its watchdog, web tier and
+    worker), and return its servers: they are adopted, or ended once ours are up."""
+    entries = record.read()
+    supervisor = next((entry for entry in entries if entry.label == "supervisor"), None)
+    if supervisor and supervisor.alive():
+        raise ServiceError(f"another `make run` (pid {supervisor.pid}) is running on {RUN_DIR}; stop it first")
+    ended = pids.end([entry for entry in entries if entry.label not in SERVERS])
+    if ended:
+        log(f"ended the {_summary(ended)} left by an earlier run ({len(ended)} processes)")
+    return [entry for entry in entries if entry.label in SERVERS and entry.alive()]
+
+
+def _start_watchdog(supervisor: pids.Proc) -> subprocess.Popen:
+    with open(RUN_DIR / "watchdog.log", "ab") as output:  # the child keeps its own descriptor
+        return pids.spawn(
+            [sys.executable, "-m", "scripts.pids", "watch", str(RECORD), str(supervisor.pid), str(supervisor.start),
+             str(WATCHDOG_GRACE)],
+            label="watchdog", die_with_parent=False, cwd=REPO, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+        )
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True,
+                   preexec_fn=pids.dying_with_parent())
+
+
+def _serve(stop: StopRequest, ledger: Ledger, earlier_servers: list[pids.Proc]) -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    with local_services(
+        persistent=True,
+        pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
+        redis_port=int(os.environ.get("AUTOFLOW_REDIS_PORT", "63799")),
+        want_postgres=not os.environ.get("DATABASE_URL"),
+        want_redis=not os.environ.get("REDIS_URL"),
+        die_with_parent=False,
+    ) as services:
+        ours = services.identities()
+        ledger.sources = [services.identities]
+        stale = [server for server in earlier_servers if server not in ours]
+        if stale and (ended := pids.end(stale, timeout=30)):
+            log(f"stopped the {_summary(ended)} left by an earlier run")
+        ledger.save()
+
+        env = {**os.environ, **services.env, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+        _manage(env, "migrate", "--noinput")
+        _manage(env, "load_demo_data")
+        _manage(env, "llm_status")
+        if stop.requested:
+            return 0
+        web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web", die_with_parent=False)
+        worker = WorkerCluster(env)
+        ledger.sources += [web.identities, worker.identities]
+        try:
+            web.start()
+            log(f"worker cluster started ({worker.start()})")
+            ledger.save()
+            log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
+            return supervise(stop, {"web tier": web, "worker cluster": worker}, tick=ledger.tick)
+        finally:
+            log("stopping web and worker")
+            web.stop()
+            worker.stop()
+            log("stopping local servers")
 
 
 def main() -> int:
@@ -72,45 +192,26 @@ def main() -> int:
         import environ
 
         environ.Env.read_env(REPO / ".env", overwrite=False)
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = os.environ.get("PORT", "8000")
     stop = StopRequest()
-
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    end_leftovers()
-    with local_services(
-        persistent=True,
-        pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
-        redis_port=int(os.environ.get("AUTOFLOW_REDIS_PORT", "63799")),
-        want_postgres=not os.environ.get("DATABASE_URL"),
-        want_redis=not os.environ.get("REDIS_URL"),
-    ) as service_env:
-        env = {**os.environ, **service_env, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "load_demo_data")
-        _manage(env, "llm_status")
-        if stop.requested:
-            return 0
-        web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web")
-        web.start()
-        # The worker forks its processes: a connection pool opened before the fork would be
-        # shared by all of them, so it keeps plain connections whatever the environment says.
-        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO,
-                                  env={**env, "DB_POOL": "false"}, start_new_session=True)
-        _record_children([*(p.pid for p in web.processes.values()), worker.pid])
-        log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
-        try:
-            exit_code = supervise(stop, lambda: web.crashed() or (
-                f"worker exited with {worker.returncode}" if worker.poll() is not None else None))
-        finally:
-            log("stopping web and worker")
-            web.stop()
-            # The worker's main process only: qcluster stops its own worker processes, in order.
-            stop_processes([(worker, signal.SIGTERM)], timeout=20)
-            LEFTOVERS.unlink(missing_ok=True)
-            log("stopping local servers")
-    return exit_code
+    record = pids.Record(RECORD)
+    me = pids.identify(os.getpid(), "supervisor")
+    with record.locked():
+        earlier_servers = _take_over(record)
+        watchdog = _start_watchdog(me)
+        ledger = Ledger(record, me, pids.identify(watchdog.pid, "watchdog"))
+        ledger.sources = [lambda: earlier_servers]
+        ledger.save()
+        pids.record_spawns(record)
+    try:
+        return _serve(stop, ledger, earlier_servers)
+    finally:
+        with record.locked():
+            pids.stop_children([(watchdog, signal.SIGTERM)], timeout=5)
+            # Whatever the orderly stop above missed (an earlier run's server we failed to adopt).
+            if ended := pids.end([entry for entry in record.read() if entry != me]):
+                log(f"ended the {_summary(ended)} still running")
+            record.path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

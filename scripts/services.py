@@ -28,10 +28,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from scripts import pids
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("AUTOFLOW_RUN_DIR") or REPO / ".run")
+# The worker cluster, run from REPO with the project's Python. Started leading its own process
+# group, which then holds all of its processes; SIGTERM to its main process stops it in order.
+WORKER_COMMAND = ("manage.py", "runcluster")
 
 
 class ServiceError(RuntimeError):
@@ -191,7 +197,17 @@ class PostgresServer:
             check=True, stdout=subprocess.DEVNULL, **as_service_user(),
         )
         self._ensure_database()
+        if postmaster := self.identity():
+            pids.register(postmaster.pid, "postgres", signal.SIGINT)
         log(f"PostgreSQL on 127.0.0.1:{self.port} (data {self.data_dir})")
+
+    def identity(self) -> pids.Proc | None:
+        """The postmaster running on this data folder (pg_ctl starts it detached from us)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pids.identify(pid, "postgres", signal.SIGINT)  # SIGINT: fast shutdown
 
     def _ensure_database(self) -> None:
         import psycopg
@@ -217,9 +233,10 @@ class PostgresServer:
 class RedisServer:
     """One redis-server on 127.0.0.1:`port`, in the foreground of a child process we own."""
 
-    def __init__(self, base_dir: Path, port: int):
+    def __init__(self, base_dir: Path, port: int, *, die_with_parent: bool = True):
         self.base_dir = Path(base_dir)
         self.port = port
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen | None = None
         self.adopted = False
         binary = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -253,13 +270,13 @@ class RedisServer:
             raise ServiceError(f"port {self.port} is already taken; choose another (AUTOFLOW_REDIS_PORT)")
         self.base_dir.mkdir(parents=True, exist_ok=True)
         hand_over(self.base_dir)
-        self.process = subprocess.Popen(
+        self.process = pids.spawn(
             [
                 self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.base_dir), "--save", "", "--appendonly", "no",
                 "--logfile", str(self.base_dir / "server.log"), "--daemonize", "no",
             ],
-            stdin=subprocess.DEVNULL, start_new_session=True, **as_service_user(),
+            label="redis", die_with_parent=self.die_with_parent, stdin=subprocess.DEVNULL, **as_service_user(),
         )
         deadline = time.monotonic() + 20
         while not port_open(self.port):
@@ -277,13 +294,8 @@ class RedisServer:
             with contextlib.suppress(redis.RedisError):
                 redis.Redis(port=self.port, socket_timeout=5).shutdown(nosave=True)
             self.adopted = False
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process:
+            pids.stop_children([(self.process, signal.SIGTERM)], timeout=10)
         self.process = None
         deadline = time.monotonic() + 5
         while port_open(self.port) and time.monotonic() < deadline:
@@ -291,6 +303,16 @@ class RedisServer:
 
     def is_running(self) -> bool:
         return port_open(self.port)
+
+    def identity(self) -> pids.Proc | None:
+        if self.process:
+            return pids.identify(self.process.pid, "redis")
+        if self.adopted:
+            import redis
+
+            with contextlib.suppress(redis.RedisError):
+                return pids.identify(redis.Redis(port=self.port, socket_timeout=1).info("server")["process_id"], "redis")
+        return None
 
 
 def persistent_base() -> Path:
@@ -312,46 +334,40 @@ def scratch_base() -> Path:
     return base
 
 
+@dataclass
+class Services:
+    env: dict[str, str] = field(default_factory=dict)  # DATABASE_URL / REDIS_URL of the servers
+    servers: list[PostgresServer | RedisServer] = field(default_factory=list)
+
+    def identities(self) -> list[pids.Proc]:
+        return [proc for server in self.servers if (proc := server.identity())]
+
+
 @contextlib.contextmanager
 def local_services(*, persistent: bool, pg_port: int | None = None, redis_port: int | None = None,
-                   want_postgres: bool = True, want_redis: bool = True) -> Iterator[dict[str, str]]:
-    """Start the servers that are wanted and yield the environment that points at them."""
+                   want_postgres: bool = True, want_redis: bool = True,
+                   die_with_parent: bool = True) -> Iterator[Services]:
+    """Start the servers that are wanted and yield them with the environment that points at them.
+    `die_with_parent`: Redis dies with this process (PostgreSQL, detached by pg_ctl, cannot)."""
     base = persistent_base() if persistent else scratch_base()
-    env: dict[str, str] = {}
-    started: list[PostgresServer | RedisServer] = []
+    services = Services()
     try:
         if want_postgres:
             pg = PostgresServer(base / "postgres", pg_port or free_port())
             pg.start()
-            started.append(pg)
-            env["DATABASE_URL"] = pg.url
+            services.servers.append(pg)
+            services.env["DATABASE_URL"] = pg.url
         if want_redis:
-            redis = RedisServer(base / "redis", redis_port or free_port())
+            redis = RedisServer(base / "redis", redis_port or free_port(), die_with_parent=die_with_parent)
             redis.start()
-            started.append(redis)
-            env["REDIS_URL"] = redis.url
-        yield env
+            services.servers.append(redis)
+            services.env["REDIS_URL"] = redis.url
+        yield services
     finally:
-        for server in reversed(started):
+        for server in reversed(services.servers):
             server.stop()
         if not persistent:
             shutil.rmtree(base, ignore_errors=True)
-
-
-def stop_processes(processes: list[tuple[subprocess.Popen, int]], *, timeout: float = 15) -> None:
-    """Ask each process to stop with its own signal, then kill what is left after `timeout`
-    (its whole process group: our children lead their own)."""
-    for process, signum in processes:
-        if process.poll() is None:
-            process.send_signal(signum)
-    deadline = time.monotonic() + timeout
-    for process, _ in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class StopRequest:
@@ -366,13 +382,48 @@ class StopRequest:
         self.requested = True
 
 
-def supervise(stop: StopRequest, problem) -> int:
-    """Wait until a stop is requested (0) or `problem()` names a failure (1)."""
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 30.0
+STABLE_AFTER = 60.0  # seconds up after which a failure counts as the first again
+
+
+def supervise(stop: StopRequest, parts: dict, *, tick=None) -> int:
+    """Keep `parts` running until Ctrl-C or SIGTERM, then return 0.
+
+    Each part (the web tier, the worker cluster) has `crashed()` (what failed, or None),
+    `end_crashed()` (end what is left of it) and `restart()` (start it again, a description back;
+    ServiceError when it cannot). A part that fails is restarted alone while the others keep
+    running: 1 s after the failure, then 2, 4 … up to 30 s while it keeps failing, and 1 s again
+    once it has stayed up a minute. `tick()` is called about every 0.2 s."""
+    delays = dict.fromkeys(parts, FIRST_RESTART_DELAY)
+    up_since = dict.fromkeys(parts, time.monotonic())
+    due: dict[str, float] = {}  # parts waiting for their restart, and when
+
+    def schedule(name: str, why: str) -> None:
+        if time.monotonic() - up_since[name] >= STABLE_AFTER:
+            delays[name] = FIRST_RESTART_DELAY
+        due[name] = time.monotonic() + delays[name]
+        log(f"{why}; restarting the {name} in {delays[name]:g} s, the rest keeps running")
+        delays[name] = min(delays[name] * 2, MAX_RESTART_DELAY)
+
     while not stop.requested:
-        failure = problem()
-        if failure:
-            log(f"{failure}; stopping everything")
-            return 1
+        for name, part in parts.items():
+            if name not in due:
+                failure = part.crashed()
+                if failure:
+                    part.end_crashed()
+                    schedule(name, failure)
+            elif time.monotonic() >= due[name]:
+                try:
+                    detail = part.restart()
+                except ServiceError as exc:
+                    schedule(name, f"the {name} did not restart: {exc}")
+                    continue
+                del due[name]
+                up_since[name] = time.monotonic()
+                log(f"the {name} restarted ({detail})")
+        if tick:
+            tick()
         time.sleep(0.2)
     return 0
 
@@ -400,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             persistent=True,
             pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
             redis_port=int(os.environ.get("AUTOFLOW_REDIS_PORT", "63799")),
-        ) as env:
-            for key, value in env.items():
+        ) as services:
+            for key, value in services.env.items():
                 print(f"export {key}='{value}'", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
@@ -410,8 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [c for c in args.cmd if c != "--"] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         parser.error("throwaway needs a command after --")
-    with local_services(persistent=False) as env:
-        child = subprocess.Popen(cmd, env={**os.environ, **env})
+    with local_services(persistent=False) as services:
+        # In our process group (the terminal's Ctrl-C reaches it too), and gone if we are killed.
+        child = pids.spawn(cmd, label="throwaway-command", new_session=False, env={**os.environ, **services.env})
         _forward_signals(child)
         return child.wait()
 

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from scripts import pids
 from scripts.services import (
     REPO,
     RUN_DIR,
@@ -30,7 +31,6 @@ from scripts.services import (
     log,
     port_open,
     service_user,
-    stop_processes,
     supervise,
 )
 
@@ -124,10 +124,16 @@ def find_nginx() -> str:
 
 
 class WebStack:
-    """nginx + gunicorn + daphne for one environment. `processes` lists what must stay alive."""
+    """nginx + gunicorn + daphne for one environment. `processes` lists what must stay alive;
+    each leads its own process group (gunicorn and nginx with their workers).
+
+    `die_with_parent`: the processes get SIGTERM when the process that started them dies
+    (`make run` leaves them to its watchdog instead, see scripts/run.py)."""
+
+    STOP_SIGNALS = {"nginx": signal.SIGQUIT, "gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM}
 
     def __init__(self, *, env: dict[str, str], host: str, port: int, run_dir: Path,
-                 http_workers: int | None = None, quiet: bool = False, output=None):
+                 http_workers: int | None = None, quiet: bool = False, output=None, die_with_parent: bool = True):
         self.env = env
         self.host = host
         self.port = port
@@ -137,7 +143,9 @@ class WebStack:
         self.ws_port = free_port()
         # Where the processes write: a file object of the caller's, nowhere (quiet), or our own output.
         self.output = output if output is not None else subprocess.DEVNULL if quiet else None
+        self.die_with_parent = die_with_parent
         self.processes: dict[str, subprocess.Popen] = {}
+        self._down: list[str] = []  # ended after a crash, waiting for restart()
 
     @property
     def url(self) -> str:
@@ -157,58 +165,102 @@ class WebStack:
         hand_over(self.run_dir / "tmp")
         return conf
 
+    def _spawn(self, name: str) -> None:
+        python = sys.executable
+        if name == "gunicorn":
+            cmd = [python, "-m", "gunicorn", "autoflow.wsgi:application", "--bind", f"127.0.0.1:{self.http_port}",
+                   "--workers", str(self.http_workers), "--worker-class", "sync", "--timeout", "60",
+                   "--graceful-timeout", "10", "--max-requests", "20000", "--max-requests-jitter", "2000",
+                   "--log-level", "warning", "--control-socket", str(self.run_dir / "gunicorn.ctl")]
+            where = {"cwd": REPO, "env": {**self.env, "DB_POOL": "false"}}  # sync workers keep their own connection
+        elif name == "daphne":
+            cmd = [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ws_port), "--access-log", os.devnull,
+                   "autoflow.asgi:application"]
+            where = {"cwd": REPO, "env": self.env}
+        else:
+            conf = self._write_nginx_conf()
+            cmd = [find_nginx(), "-c", str(conf), "-p", str(self.run_dir), "-e", str(self.run_dir / "nginx-error.log")]
+            where = {"cwd": self.run_dir}
+        self.processes[name] = pids.spawn(cmd, label=name, stop_signal=self.STOP_SIGNALS[name],
+                                          die_with_parent=self.die_with_parent, stdout=self.output,
+                                          stderr=self.output, **where)
+
+    def _wait_ready(self, names: list[str], timeout: float) -> None:
+        """Wait for the ports of `names`; ServiceError when one exits or does not open it in time."""
+        ports = {"gunicorn": self.http_port, "daphne": self.ws_port, "nginx": self.port}
+        deadline = time.monotonic() + timeout
+        for name in names:
+            host = self.host if name == "nginx" and self.host not in ("0.0.0.0", "") else "127.0.0.1"
+            while not port_open(ports[name], host):
+                status = pids.exited(self.processes[name])
+                if status is not None:
+                    raise ServiceError(f"{name} exited with {status} while starting")
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"{name} did not open port {ports[name]} within {timeout:.0f} s")
+                time.sleep(0.05)
+
     def start(self, *, timeout: float = 60) -> None:
         if port_open(self.port, "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host):
             raise ServiceError(f"port {self.port} is already taken; choose another (PORT)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        python = sys.executable
-        http_env = {**self.env, "DB_POOL": "false"}  # sync workers keep their own connection
-        self.processes["gunicorn"] = subprocess.Popen(
-            [python, "-m", "gunicorn", "autoflow.wsgi:application", "--bind", f"127.0.0.1:{self.http_port}",
-             "--workers", str(self.http_workers), "--worker-class", "sync", "--timeout", "60",
-             "--graceful-timeout", "10", "--max-requests", "20000", "--max-requests-jitter", "2000",
-             "--log-level", "warning", "--control-socket", str(self.run_dir / "gunicorn.ctl")],
-            cwd=REPO, env=http_env, start_new_session=True, stdout=self.output, stderr=self.output,
-        )
-        self.processes["daphne"] = subprocess.Popen(
-            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ws_port), "--access-log", os.devnull,
-             "autoflow.asgi:application"],
-            cwd=REPO, env=self.env, start_new_session=True, stdout=self.output, stderr=self.output,
-        )
-        conf = self._write_nginx_conf()
-        self.processes["nginx"] = subprocess.Popen(
-            [find_nginx(), "-c", str(conf), "-p", str(self.run_dir), "-e", str(self.run_dir / "nginx-error.log")],
-            cwd=self.run_dir, start_new_session=True, stdout=self.output, stderr=self.output,
-        )
-        deadline = time.monotonic() + timeout
-        for name, port in (("gunicorn", self.http_port), ("daphne", self.ws_port), ("nginx", self.port)):
-            host = self.host if name == "nginx" and self.host not in ("0.0.0.0", "") else "127.0.0.1"
-            while not port_open(port, host):
-                process = self.processes[name]
-                if process.poll() is not None:
-                    self.stop()
-                    raise ServiceError(f"{name} exited with {process.returncode} while starting")
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServiceError(f"{name} did not open port {port} within {timeout:.0f} s")
-                time.sleep(0.05)
+        names = ["gunicorn", "daphne", "nginx"]
+        try:
+            for name in names:
+                self._spawn(name)
+            self._wait_ready(names, timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def crashed(self) -> str | None:
+        """The first process that exited, as a sentence; None while all run."""
         for name, process in self.processes.items():
-            if process.poll() is not None:
-                return f"{name} exited with {process.returncode}"
+            status = pids.exited(process)
+            if status is not None:
+                return f"{name} (pid {process.pid}) exited with {status}"
         return None
 
+    def end_crashed(self) -> None:
+        """End what the exited processes left of their groups (orphaned gunicorn or nginx workers
+        still holding the ports); restart() starts them again."""
+        for name, process in list(self.processes.items()):
+            if pids.exited(process) is not None:
+                pids.end_group(process)
+                del self.processes[name]
+                self._down.append(name)
+
+    def restart(self, *, timeout: float = 60) -> str:
+        """Start again, on the same ports, the processes end_crashed() ended; the others keep
+        serving (nginx answers 503 for a backend that is down)."""
+        self.end_crashed()
+        names, self._down = self._down, []
+        try:
+            for name in names:
+                self._spawn(name)
+            self._wait_ready(names, timeout)
+        except BaseException:
+            pids.stop_children([(self.processes.pop(name), signal.SIGKILL) for name in names if name in self.processes],
+                               timeout=5)
+            self._down = names
+            raise
+        return ", ".join(f"{name} pid {self.processes[name].pid}" for name in names)
+
+    def identities(self) -> list[pids.Proc]:
+        """The processes of the tier, their workers included, as they are now."""
+        return pids.family(proc for name, process in self.processes.items()
+                           if (proc := pids.identify(process.pid, name, self.STOP_SIGNALS[name])))
+
     def stop(self) -> None:
-        signals = {"nginx": signal.SIGQUIT, "gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM}
-        stop_processes([(process, signals[name]) for name, process in self.processes.items()])
+        pids.stop_children([(process, self.STOP_SIGNALS[name]) for name, process in self.processes.items()])
         self.processes.clear()
+        self._down.clear()
         if self.port:
             log(f"web tier on {self.port} stopped")
 
 
 def main() -> int:
-    """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS)."""
+    """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS);
+    a process of the tier that dies is started again (see supervise)."""
     stop = StopRequest()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
@@ -217,7 +269,7 @@ def main() -> int:
     stack.start()
     log(f"serving on {stack.url}/")
     try:
-        return supervise(stop, stack.crashed)
+        return supervise(stop, {"web tier": stack})
     finally:
         stack.stop()
 

@@ -1,7 +1,42 @@
+import os
+import tempfile
+
 import pytest
 from django.contrib.auth.models import Group
 
 from inquiries.roles import AUDITORS, OPERATORS, ensure_role_groups
+from scripts import pids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_session():
+    """Fails the session when a process the tests started is still running at its end, then ends it.
+
+    Set up before, so torn down after, every fixture that starts processes. What starts a process
+    through scripts.pids.spawn (the web tier, workers, Redis, the fake Ollama, `make run` and
+    whatever it starts in turn) registers it, with its start time, in the file that
+    AUTOFLOW_PID_REGISTRY names; PostgreSQL is registered by PostgresServer.start. At the end,
+    whatever is alive of them, of the process groups they lead and of their descendants fails
+    the session, and so does any process started with this registry in its environment.
+    (`make test`'s own servers are started before pytest, so they are not in it.)"""
+    fd, path = tempfile.mkstemp(prefix="autoflow-pids-", suffix=".txt")
+    os.close(fd)
+    previous = os.environ.get(pids.REGISTRY_ENV)
+    os.environ[pids.REGISTRY_ENV] = path
+    try:
+        yield
+        left = pids.survivors(path)
+        if left:
+            report = "\n".join(f"  pid {proc.pid} ({proc.label}): {proc.cmdline()[:200]}" for proc in left)
+            pids.end(left, timeout=10)
+            pytest.fail(f"{len(left)} processes started by the tests were still running when the session "
+                        f"ended (now ended):\n{report}", pytrace=False)
+    finally:
+        if previous is None:
+            os.environ.pop(pids.REGISTRY_ENV, None)
+        else:
+            os.environ[pids.REGISTRY_ENV] = previous
+        os.unlink(path)
 
 
 def _user_in(django_user_model, username: str, group: str | None, *, is_staff: bool = True):

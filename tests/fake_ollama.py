@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from scripts import pids
+
 DEFAULT_ANSWERS = {
     "intent": {"intent": "faq", "confidence": 0.93, "severity": "low", "reasoning": "asks how the trial works"},
     "severity": {"severity": "medium", "summary": "The sender reports a problem (fake model)."},
@@ -237,9 +239,9 @@ class FakeOllamaProcess:
 
     def start(self) -> str:
         self.port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
+        self.proc = pids.spawn(
             [sys.executable, "-m", "tests.fake_ollama", str(self.port_file), self.mode, str(self.delay), str(self.port)],
-            cwd=Path(__file__).resolve().parent.parent)
+            label="fake-ollama", cwd=Path(__file__).resolve().parent.parent)
         deadline = time.monotonic() + 20
         while not (self.port_file.exists() and self.port_file.read_text()):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -11,7 +11,8 @@ import time
 
 import httpx
 
-from scripts.services import REPO, free_port
+from scripts import pids
+from scripts.services import REPO, WORKER_COMMAND, free_port
 from scripts.web import WebStack
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
@@ -80,15 +81,16 @@ def admin_login(base: str, username: str, password: str) -> httpx.Client:
 
 
 def start_worker(stack: "LiveStack", log_path=None) -> subprocess.Popen:
-    """`manage.py qcluster` on the stack, leading its own process group; its output goes to
-    `log_path`, or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT is set."""
+    """The worker cluster (WORKER_COMMAND) on the stack, leading its own process group and dying
+    with this process; its output goes to `log_path`, or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT
+    is set."""
     if log_path is not None:
         output = open(log_path, "ab")  # noqa: SIM115 - the child keeps it; closed here after the fork
     else:
         output = subprocess.DEVNULL if not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT") else None
     try:
-        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO, env=stack.env,
-                                start_new_session=True, stdout=output, stderr=subprocess.STDOUT if log_path else output)
+        return pids.spawn([sys.executable, *WORKER_COMMAND], label="worker", cwd=REPO, env=stack.env,
+                          stdout=output, stderr=subprocess.STDOUT if log_path else output)
     finally:
         if log_path is not None:
             output.close()
@@ -96,18 +98,16 @@ def start_worker(stack: "LiveStack", log_path=None) -> subprocess.Popen:
 
 def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     """SIGKILL goes to every process of the cluster (a crash); SIGTERM to its main process only,
-    which stops its own workers in order."""
-    if worker.poll() is None:
+    which stops its own workers in order. Either way nothing of the cluster is left afterwards."""
+    if pids.exited(worker) is None:
         if sig == signal.SIGKILL:
             os.killpg(worker.pid, sig)
         else:
-            worker.send_signal(sig)
-    try:
-        worker.wait(30)
-    finally:  # whatever happened, no process of this cluster outlives the test
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
+            os.kill(worker.pid, sig)  # not worker.send_signal: that reaps it, freeing its group id
+    status = pids.wait_exit(worker, 30)
+    pids.end_group(worker)  # whatever happened, no process of this cluster outlives the test
+    if status is None:
+        raise subprocess.TimeoutExpired(worker.args, 30)
 
 
 class LiveStack:
@@ -161,9 +161,13 @@ class LiveStack:
         return redis.Redis.from_url(self.redis.url, decode_responses=True)
 
     def stop(self) -> None:
-        self.web.stop()
-        self.redis.stop()
-        self.pg.stop()
+        try:
+            self.web.stop()
+        finally:
+            try:
+                self.redis.stop()
+            finally:
+                self.pg.stop()
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The worker as real processes: `manage.py qcluster` on the ORM broker, the web tier, the fake
+"""The worker as real processes: `manage.py runcluster` on the ORM queue, the web tier, the fake
 Ollama as its own process, PostgreSQL and Redis of their own. Inquiries go in over HTTP; the
 tests watch over HTTP, WebSocket and SQL — and kill the worker with SIGKILL mid-run."""
 
@@ -32,8 +32,7 @@ def fake_ollama(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(fake_ollama):
-    with live_stack(OLLAMA_BASE_URL=fake_ollama, LLM_BACKEND="auto", RUN_TIMEOUT_SECONDS="20",
-                    RUN_LEASE_SLACK_SECONDS="2", Q_WORKERS="2") as live:
+    with live_stack(OLLAMA_BASE_URL=fake_ollama, LLM_BACKEND="auto", Q_WORKERS="2") as live:
         subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=live.env, check=True,
                        capture_output=True)
         yield live
@@ -128,8 +127,8 @@ def test_kill_9_mid_run_resumes_from_the_checkpoint_and_finishes_once(stack):
     done_before = stack.sql("SELECT node FROM inquiries_runstep WHERE run_id = %s ORDER BY sequence", [run_id])
     assert 1 <= len(done_before) < 4
     assert status(stack, run_id)["status"] == "running"
-    # The dead worker's lease (timeout + slack = 22 s) has not expired, but the new worker on the
-    # same machine sees that its holder is gone and queues the run again as it starts.
+    # The dead worker's lease (25 s from its last renewal) has not expired, but the new worker on
+    # the same machine sees that its holder is gone and queues the run again as it starts.
     lease = stack.sql("SELECT lease_expires_at > now() + interval '10 seconds' FROM inquiries_run WHERE id = %s",
                       [run_id])
     assert lease == [(True,)]

@@ -182,8 +182,13 @@ def test_the_reaper_requeues_expired_leases_and_ends_exhausted_runs(settings):
     expired = accept(subject="One", body="How long is the trial?")
     exhausted = accept(subject="Two", body="How long is the trial?")
     healthy = accept(subject="Three", body="How long is the trial?")
-    past = timezone.now() - timezone.timedelta(seconds=5)
+    recent = accept(subject="Four", body="How long is the trial?")
+    # Expired for longer than a whole lease: the queue did not hand its task out again.
+    past = timezone.now() - timezone.timedelta(seconds=settings.RUN_LEASE_SECONDS + 5)
     Run.objects.filter(pk=expired.pk).update(attempts=1, lease_owner="dead:1", lease_expires_at=past)
+    # Expired just now: its own task is about to be handed out again; the reaper leaves it.
+    Run.objects.filter(pk=recent.pk).update(attempts=1, lease_owner="dead:4",
+                                            lease_expires_at=timezone.now() - timezone.timedelta(seconds=5))
     Run.objects.filter(pk=exhausted.pk).update(attempts=settings.RUN_MAX_ATTEMPTS, lease_owner="dead:2",
                                                lease_expires_at=past)
     Run.objects.filter(pk=healthy.pk).update(attempts=1, lease_owner="alive:3",
@@ -202,6 +207,8 @@ def test_the_reaper_requeues_expired_leases_and_ends_exhausted_runs(settings):
     assert exhausted.status == "error"
     assert exhausted.error_code == "attempts_exhausted"
     assert healthy.lease_owner == "alive:3"
+    recent.refresh_from_db()
+    assert (recent.lease_owner, recent.events.filter(type="lease_expired").count()) == ("dead:4", 0)
     # The re-queued run then finishes normally.
     assert execute(expired) == "completed"
 

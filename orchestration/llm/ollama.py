@@ -19,6 +19,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -111,10 +112,34 @@ def _raise_for_status(response: httpx.Response) -> None:
     raise OllamaBadRequest(f"{status}: {text}")
 
 
+class _Breaker(pybreaker.CircuitBreaker):
+    """pybreaker's breaker holds its lock for the whole guarded call, so each model call of a
+    process waited for the one before it, and a worker's runs in flight queued behind each other.
+    This one takes the lock only to read and change the state; the call itself runs unlocked (in
+    the half-open state, the calls of that moment are all trials)."""
+
+    def call(self, func, *args, **kwargs):
+        with self._lock:
+            if self.current_state == pybreaker.STATE_OPEN:
+                opened = self._state_storage.opened_at
+                if opened and datetime.now(UTC) < opened + timedelta(seconds=self.reset_timeout):
+                    raise pybreaker.CircuitBreakerError("Timeout not elapsed yet, circuit breaker still open")
+                self.half_open()
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            with self._lock:
+                self.state._handle_error(exc)  # raises: exc, or CircuitBreakerError when it trips
+            raise
+        with self._lock:
+            self.state._handle_success()
+        return result
+
+
 @lru_cache(maxsize=8)
 def _breaker(base_url: str) -> pybreaker.CircuitBreaker:
     # Only failures that say "Ollama is not answering" count; a 400 or a bad answer does not.
-    return pybreaker.CircuitBreaker(
+    return _Breaker(
         fail_max=settings.OLLAMA_BREAKER_FAILURES, reset_timeout=settings.OLLAMA_BREAKER_RESET_SECONDS,
         exclude=[lambda exc: not isinstance(exc, OllamaTransient)], name=f"ollama {base_url}",
     )
@@ -129,7 +154,9 @@ def reset_breakers() -> None:
 def _http(base_url: str, pid: int) -> httpx.Client:
     # One connection pool per process and server: building an httpx.Client (its SSL context
     # included) costs more than a whole call to a warm local model.
-    return httpx.Client(base_url=base_url, limits=httpx.Limits(max_connections=8, max_keepalive_connections=4))
+    # Every run in flight may be in a call at once.
+    size = max(8, settings.RUN_CONCURRENCY)
+    return httpx.Client(base_url=base_url, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
 
 
 class OllamaClient:
