@@ -255,6 +255,9 @@ RUN_TIMEOUT_SECONDS = env.int("RUN_TIMEOUT_SECONDS", default=300)
 RUN_POLL_SECONDS = env.float("RUN_POLL_SECONDS", default=1.0)
 # Worker processes run at this lower CPU priority (nice), so that intake keeps its latency.
 RUN_WORKER_NICE = env.int("RUN_WORKER_NICE", default=10)
+# Whether each worker commit waits for its WAL flush (see orchestration/runner/worker.py): the
+# reply e-mail's guard row always does; intake always does.
+RUN_SYNCHRONOUS_COMMIT = env.bool("RUN_SYNCHRONOUS_COMMIT", default=False)
 # The machine's name in lease owners and worker reports (default: the host name).
 AUTOFLOW_HOSTNAME = env.str("AUTOFLOW_HOSTNAME", default="")
 RUN_QUEUE_STALE_SECONDS = env.int("RUN_QUEUE_STALE_SECONDS", default=900)

@@ -183,8 +183,9 @@ def report_runs(stack: Stack, title: str, ids: list[str | None], started: float,
     finished, stuck = stack.wait_terminal(accepted, timeout)
     elapsed = finished - started
     found = {str(r[0]) for r in stack.sql("SELECT id FROM inquiries_run WHERE id = ANY(%s)", [accepted])}
-    statuses = dict(stack.sql("SELECT status, count(*) FROM inquiries_run WHERE id = ANY(%s) GROUP BY status",
-                              [accepted]))
+    statuses = dict(stack.sql("SELECT CASE WHEN status = 'escalated' THEN status || ':' || "
+                              "split_part(escalation_reason, ':', 1) ELSE status END, count(*) FROM inquiries_run "
+                              "WHERE id = ANY(%s) GROUP BY 1", [accepted]))
     rows = stack.sql("SELECT extract(epoch FROM finished_at - created_at) * 1000, "
                      "extract(epoch FROM started_at - created_at) * 1000 FROM inquiries_run "
                      "WHERE id = ANY(%s) AND finished_at IS NOT NULL", [accepted])
@@ -235,7 +236,7 @@ class InFlight:
 
 def overhead(stack: Stack, runs: int) -> dict:
     """run_execute in this process with an engine stub that answers at once (no model time)."""
-    os.environ.update({k: v for k, v in stack.env.items() if k in ("DATABASE_URL", "REDIS_URL", "LLM_BACKEND",
+    os.environ.update({k: v for k, v in stack.env.items() if k in ("DATABASE_URL", "REDIS_URL", "LLM_BACKEND", "LOG_LEVEL",
                                                                    "EMAIL_BACKEND", "DJANGO_SETTINGS_MODULE")})
     import django
 

@@ -30,6 +30,7 @@ from .models import (
     EmailKind,
     EmailStatus,
     Inquiry,
+    LeadScoreEntry,
     LLMBackend,
     OutboundEmail,
     Run,
@@ -362,6 +363,27 @@ def contact_statements(lease: Lease, *, intent: str) -> list[Statement] | None:
         [*values, inquiry.pk])]
 
 
+def lead_score_statements(lease: Lease, *, score: int, tier: str, signals: dict[str, Any]) -> list[Statement]:
+    """Keep the run's lead score in its sender's history and on the contact (created on first
+    contact, not yet counted: the inquiry is counted when the run's audit step records it), as a
+    statement for the step that scored it."""
+    from .services import _insert_parts
+
+    inquiry = lease.run.inquiry
+    contact = Contact(email=inquiry.sender_email.strip().lower(), name=inquiry.sender_name[:200], lead_score=score,
+                      lead_tier=tier)
+    columns, values = _insert_parts(contact)
+    entry = LeadScoreEntry(run_id=lease.run_id, score=score, tier=tier, signals=signals)
+    entry_columns, entry_values = _insert_parts(entry, skip=("contact",))
+    return [(
+        f"WITH c AS (INSERT INTO inquiries_contact ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))}) "
+        "ON CONFLICT (email) DO UPDATE SET lead_score = EXCLUDED.lead_score, lead_tier = EXCLUDED.lead_tier, "
+        "updated_at = EXCLUDED.updated_at RETURNING id) "
+        f"INSERT INTO inquiries_leadscoreentry ({', '.join(entry_columns)}, contact_id) "
+        f"SELECT {', '.join(['%s'] * len(entry_values))}, c.id FROM c",
+        [*values, *entry_values])]
+
+
 def reply_send_once(lease: Lease, *, body: str) -> tuple[OutboundEmail, list[Statement]]:
     """Send the run's reply through Django's e-mail backend, at most once whatever the retries: the
     unique (run, kind) row is committed before sending, so a resumed run finds it and sends
@@ -375,7 +397,9 @@ def reply_send_once(lease: Lease, *, body: str) -> tuple[OutboundEmail, list[Sta
                           subject=reply_subject(run.inquiry.subject), body=body)
     insert_sql, values = _insert(email, returning="id")
     insert_sql = insert_sql.replace(" RETURNING id", " ON CONFLICT (run_id, kind) DO NOTHING RETURNING id")
-    _, inserted = send([(HOLD_LEASE_SQL, [run.pk, lease.owner, lease.attempt]), (insert_sql, values)])
+    # Committed synchronously whatever the worker's connection says: this row is the guard.
+    _, _, inserted = send([("SELECT set_config('synchronous_commit', 'on', true)", None),
+                           (HOLD_LEASE_SQL, [run.pk, lease.owner, lease.attempt]), (insert_sql, values)])
     if not inserted:
         return OutboundEmail.objects.get(run_id=run.pk, kind=EmailKind.REPLY), []
     email.id = inserted[0][0]

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from . import hotstate
-from .models import Contact, Run, RunStatus, RunStep
+from .models import Run, RunStatus, RunStep
 
 
 def iso(moment: datetime | None) -> str:
@@ -113,13 +113,13 @@ def run_status_counts() -> dict[str, int]:
 
 def contact_prior_inquiries(*, email: str, exclude_run_id=None) -> int:
     """How many earlier inquiries the sender made (their contact's count, without this run's)."""
-    contact = Contact.objects.filter(email=email.strip().lower()).first()
-    if contact is None:
-        return 0
-    count = contact.inquiry_count
-    if exclude_run_id is not None and Run.objects.filter(pk=exclude_run_id, inquiry__contact=contact).exists():
-        count -= 1
-    return max(count, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.inquiry_count - CASE WHEN EXISTS (SELECT 1 FROM inquiries_run r JOIN inquiries_inquiry i "
+            "ON i.id = r.inquiry_id WHERE r.id = %s AND i.contact_id = c.id) THEN 1 ELSE 0 END "
+            "FROM inquiries_contact c WHERE c.email = %s", [exclude_run_id, email.strip().lower()])
+        row = cursor.fetchone()
+    return max(row[0], 0) if row else 0
 
 
 # The query is the inquiry's own lexemes joined with OR: PostgreSQL stems them and drops stop

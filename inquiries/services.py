@@ -30,7 +30,6 @@ from .models import (
     IdempotencyRecord,
     Inquiry,
     InquirySource,
-    LeadScoreEntry,
     OutboundEmail,
     Run,
     RunEvent,
@@ -441,23 +440,6 @@ def contact_record_inquiry(*, run_id, intent: str = "") -> Contact | None:
         inquiry.contact = contact
         inquiry.save(update_fields=["contact"])
     return contact
-
-
-def lead_score_record(*, run_id, score: int, tier: str, signals: dict[str, Any]) -> LeadScoreEntry | None:
-    """Keep the run's lead score in the sender's history (once per run) and on the contact."""
-    with transaction.atomic():
-        run = Run.objects.select_related("inquiry").filter(pk=run_id).first()
-        if run is None:
-            return None
-        existing = LeadScoreEntry.objects.filter(run=run).first()
-        if existing is not None:
-            return existing
-        contact, _ = Contact.objects.select_for_update().get_or_create(
-            email=run.inquiry.sender_email.strip().lower(), defaults={"name": run.inquiry.sender_name[:200]})
-        entry = LeadScoreEntry.objects.create(contact=contact, run=run, score=score, tier=tier, signals=signals)
-        contact.lead_score, contact.lead_tier = score, tier
-        contact.save(update_fields=["lead_score", "lead_tier", "updated_at"])
-    return entry
 
 
 def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> OutboundEmail | None:

@@ -17,6 +17,7 @@ On a first attempt there is no checkpoint to read, so none is asked for.
 
 import contextlib
 import contextvars
+import re
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
@@ -28,6 +29,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+_VALUES = re.compile(r"\((?:%s,\s*)*%s\)")
 _KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "connect_timeout")
 _lock = threading.Lock()
 # The statement list that `put`/`put_writes` record into, in the thread that calls them.
@@ -72,13 +74,36 @@ class CarriedPostgresSaver(PostgresSaver):
                 self._fresh.discard(thread_id)
 
     def take(self, thread_id: str) -> list[tuple[str, Any]]:
-        """The statements recorded for the thread since the last `take`, oldest first."""
+        """The statements recorded for the thread since the last `take`, the rows of each kind
+        merged into one multi-row INSERT (a superstep writes a row per channel)."""
         with self._pending_lock:
             statements = self._pending.get(thread_id)
             if not statements:
                 return []
             self._pending[thread_id] = []
-            return statements
+        return self._merged(statements)
+
+    def _merged(self, statements: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        # For an upsert, a later row replaces an earlier one with the same key (one INSERT may not
+        # update a row twice); DO NOTHING keeps the first, as executing them in turn would.
+        keys = {self.UPSERT_CHECKPOINTS_SQL: (0, 1, 2), self.UPSERT_CHECKPOINT_WRITES_SQL: (0, 1, 2, 3, 5)}
+        rows: dict[str, dict] = {}
+        for sql, params in statements:
+            kind = rows.setdefault(sql, {})
+            key = tuple(params[i] for i in keys[sql]) if sql in keys else len(kind)
+            if sql in keys:
+                kind.pop(key, None)
+            kind[key] = params
+        merged = []
+        for sql, kind in rows.items():
+            found = _VALUES.search(sql)
+            if found is None or len(kind) == 1:
+                merged += [(sql, params) for params in kind.values()]
+                continue
+            values = ", ".join([found.group(0)] * len(kind))
+            merged.append((sql[:found.start()] + values + sql[found.end():],
+                           [value for params in kind.values() for value in params]))
+        return merged
 
     def _record(self, config, write, *args):
         thread_id = str(config["configurable"]["thread_id"])

@@ -210,7 +210,6 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
                                prior_inquiries=prior, intent=state["intent"])
     signals = {"seats": seats, "budget": budget, "timeline": timeline, "urgent": urgent,
                "prior_inquiries": prior, "points": scored.points}
-    services.lead_score_record(run_id=ctx.run_id, score=scored.score, tier=scored.tier, signals=signals)
     return StepResult(
         update={"lead_score": scored.score, "lead_tier": scored.tier, "seats": seats,
                 "fallbacks": _fallbacks(state, outcome, "lead_node")},
@@ -218,6 +217,7 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
         output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
         outcome=outcome, details={"signals": signals},
         run_fields={"lead_score": scored.score, "lead_tier": scored.tier},
+        statements=runs.lead_score_statements(ctx.lease, score=scored.score, tier=scored.tier, signals=signals),
     )
 
 

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -35,6 +36,23 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the cluster's CPU priority (its workers inherit it). Linux groups the processes of a
+    session for scheduling ("autogroup") and shares the CPU between groups whatever the nice values
+    inside them, so a cluster leading its own session (as `make run` starts it) lowers its group's
+    priority too. Under systemd or in a container, the service's cgroup weight decides instead
+    (CPUWeight=, --cpu-shares): give the workers a lower one than the web tier."""
+    if nice <= 0:
+        return
+    try:
+        os.nice(nice)
+    except OSError:
+        logger.warning("could not lower the worker cluster's CPU priority")
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(nice))
 
 
 def preload() -> None:
@@ -68,11 +86,7 @@ class Cluster:
         from orchestration.tasks import worker_name
 
         self.name = worker_name()
-        if settings.RUN_WORKER_NICE > 0:
-            try:
-                os.nice(settings.RUN_WORKER_NICE)
-            except OSError:
-                logger.warning("could not lower the worker cluster's CPU priority")
+        lower_priority(settings.RUN_WORKER_NICE)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         preload()

@@ -1,5 +1,6 @@
 """One worker process of the runner: up to RUN_CONCURRENCY tasks at once, in threads (see __init__)."""
 
+import contextlib
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -24,6 +26,44 @@ logger = logging.getLogger(__name__)
 SCHEDULER_SECONDS = 30
 STOP_GRACE_SECONDS = 20
 REPORT_KEY = "autoflow:worker:{owner}"
+
+
+def prepare_connection(sender, connection, **kwargs) -> None:
+    """Set up each database connection a worker process opens (see the two helpers)."""
+    try:
+        with connection.cursor() as cursor:
+            if not settings.RUN_SYNCHRONOUS_COMMIT:
+                cursor.execute("SET synchronous_commit = off")
+            _lower_backend_priority(connection, cursor)
+    except Exception:  # never fail a connection over these
+        logger.debug("could not prepare a worker's database connection", exc_info=True)
+
+
+# Why `synchronous_commit = off`: a worker commits several small transactions per run, and waiting
+# for each one's WAL flush made the disk the bottleneck of the whole machine, intake's commits
+# queueing behind the workers'. Without the wait, a PostgreSQL crash (not a restart) can lose the
+# last fraction of a second of worker commits: always a suffix, as if the worker had died that
+# much earlier, and its runs resume from what remains (the lease and the step keys make that safe).
+# The one write that must be durable before anything is done, the reply e-mail's row, commits
+# synchronously (inquiries/runs.py `reply_send_once`). Intake always commits synchronously: its
+# 200 promises the run. RUN_SYNCHRONOUS_COMMIT=true makes every worker commit wait as well.
+
+
+def _lower_backend_priority(connection, cursor) -> None:
+    """Give the PostgreSQL process serving this worker connection the worker's lower CPU priority.
+
+    On a machine shared with the web tier, every runnable PostgreSQL backend gets an equal share of
+    the CPU: thirty-two busy worker connections would crowd out the four of intake, whatever the
+    workers' own priority. Possible only when PostgreSQL runs on this machine and we may renice its
+    processes (root, or its own user); elsewhere nothing is shared and nothing is done."""
+    nice = settings.RUN_WORKER_NICE
+    host = connection.settings_dict.get("HOST") or "localhost"
+    if nice <= 0 or (host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("/")):
+        return
+    cursor.execute("SELECT pg_backend_pid()")
+    (pid,) = cursor.fetchone()
+    with contextlib.suppress(OSError):  # not ours to change
+        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid), nice))
 
 
 @dataclass
@@ -54,6 +94,7 @@ class Worker:
 
     def serve(self) -> int:
         logger.info("worker %s: %s slots", self.owner, self.concurrency)
+        connection_created.connect(prepare_connection, dispatch_uid="autoflow-worker-connection")
         for target, name in ((self._listen, "listener"), (self._heartbeat, "heartbeat"),
                              (self._schedule, "scheduler"), (self._warm, "warm-up")):
             threading.Thread(target=target, name=name, daemon=True).start()
