@@ -3,12 +3,12 @@
     .venv/bin/python -m bench.soak                       # 10 minutes at 1 inquiry/s, 0.5 s per model call
     .venv/bin/python -m bench.soak --minutes 2 --rate 2
 
-The product runs as `chaos/suite.py` starts it (PostgreSQL, Redis, web tier, one qcluster, the
+The product runs as `chaos/suite.py` starts it (PostgreSQL, Redis, web tier, one worker cluster, the
 fake Ollama with `--model-delay` seconds per call) and the same signed, retrying integrator sends
 the stream. Every `--every` seconds it prints: inquiries accepted, the django-q2 queue depth, runs
 in flight, runs finished in the interval with their latency (webhook commit → terminal state)
-p50/p95, and the resident memory of the web tier (nginx, gunicorn, daphne with their children) and
-of the worker (the qcluster's process tree). At the end: latency percentiles over the whole soak,
+p50/p95, and the proportional memory (PSS) of the web tier (nginx, gunicorn, daphne with their
+children) and of the worker cluster's process tree. At the end: latency percentiles over the whole soak,
 the memory growth from the first sample after warm-up to the last, and lost / stuck counts
 (accepted run ids missing from the database / not terminal two minutes after the stream stops).
 """
@@ -19,39 +19,16 @@ import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from bench.pipeline import pct
+from bench.pipeline import pct, pss_mb
 from chaos.suite import Config, Integrator, Product, Stream
 from scripts.services import scratch_base
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            tree.setdefault(parent, []).append(int(entry))
-    return tree
-
-
-def tree_rss_mb(roots: list[int]) -> float:
-    """Resident memory of the processes under `roots` (and themselves), in MB."""
-    tree, total, todo = _children(), 0, list(roots)
-    while todo:
-        pid = todo.pop()
-        todo += tree.get(pid, [])
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+def tree_pss_mb(roots: list[int]) -> float:
+    """Proportional memory of the processes under `roots` (and themselves), in MB: pages shared
+    between them (the worker cluster's forked processes) are counted once."""
+    return sum(pss_mb(root) for root in roots)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rate", type=float, default=1.0, help="inquiries per second")
     parser.add_argument("--model-delay", type=float, default=0.5, help="seconds per fake model call")
-    parser.add_argument("--workers", type=int, default=4, help="Q_WORKERS")
+    parser.add_argument("--workers", type=int, default=2, help="Q_WORKERS (worker processes)")
     parser.add_argument("--every", type=float, default=30, help="seconds between samples")
     args = parser.parse_args(argv)
 
-    config = Config(rate=args.rate, model_delay=args.model_delay, workers=args.workers, run_timeout=60)
+    config = Config(rate=args.rate, model_delay=args.model_delay, workers=args.workers)
     base = scratch_base()
     product = Product(base, config)
     try:
@@ -90,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 "WHERE finished_at >= to_timestamp(%s) AND finished_at < to_timestamp(%s)", [last, now])]
             last = now
             latencies += done
-            web, worker = tree_rss_mb(web_roots), tree_rss_mb([w.pid for w in product.workers])
+            web, worker = tree_pss_mb(web_roots), tree_pss_mb([w.pid for w in product.workers])
             samples.append((time.monotonic() - started, web, worker))
             accepted = len({a.key for a in integrator.attempts("soak") if a.status == 200})
             print(f"{samples[-1][0]:5.0f} {accepted:8d} {queue:5d} {running:7d} {len(done):5d} {pct(done, 50):7.0f} "
@@ -111,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, index in (("web", 1), ("worker", 2)):
             first, final = warm[0][index], warm[-1][index]
             spread = statistics.pstdev([s[index] for s in warm]) if len(warm) > 1 else 0.0
-            print(f"{name} RSS: {first:.1f} MB after warm-up -> {final:.1f} MB at the end "
+            print(f"{name} PSS: {first:.1f} MB after warm-up -> {final:.1f} MB at the end "
                   f"({(final - first) / first * 100 if first else 0:+.1f}%, stdev {spread:.1f} MB)")
         return 0 if lost == 0 and stuck == 0 else 1
     finally:

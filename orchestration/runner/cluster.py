@@ -28,6 +28,7 @@ PR_SET_PDEATHSIG = 1
 STOP_SECONDS = 30
 BACKOFF_MAX_SECONDS = 30.0
 STABLE_SECONDS = 60.0
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -93,7 +94,8 @@ class Cluster:
         logger.info("worker cluster %s: %s processes x %s runs in flight", self.name, self.processes,
                     self.concurrency)
         for index in range(self.processes):
-            self._fork(index)
+            if not self.stopping:
+                self._fork(index)
         while not self.stopping:
             self._reap()
             now = time.monotonic()
@@ -109,9 +111,15 @@ class Cluster:
 
     def _fork(self, index: int) -> None:
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(self._child(index, parent))
+        # A SIGTERM arriving around the fork must reach the child's own handler, not the copy of
+        # ours it starts with: signals wait, blocked, until each process has its handler.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(self._child(index, parent))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         self.children[pid] = index
         self.started[index] = time.monotonic()
         logger.info("worker process %s started (pid %s)", index, pid)
@@ -133,6 +141,7 @@ class Cluster:
 
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the cluster, which says SIGTERM
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             code = worker.serve()
         except BaseException:
             traceback.print_exc()
