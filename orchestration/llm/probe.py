@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 _lock = threading.Lock()
+# One probe at a time: when the cached answer expires, the runs in flight of a worker would
+# otherwise all probe at once, each with a new HTTP client.
+_probing = threading.Lock()
 _cache: dict[tuple[str, str], tuple[float, "OllamaProbe"]] = {}
 
 
@@ -35,13 +38,20 @@ def _model_matches(wanted: str, name: str) -> bool:
 
 def probe_ollama(*, use_cache: bool = True) -> OllamaProbe:
     key = (settings.OLLAMA_BASE_URL, settings.LLM_MODEL)
-    with _lock:
-        cached = _cache.get(key)
-    if use_cache and cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    result = _probe(*key, settings.OLLAMA_PROBE_TIMEOUT)
-    with _lock:
-        _cache[key] = (time.monotonic(), result)
+
+    def fresh() -> OllamaProbe | None:
+        with _lock:
+            cached = _cache.get(key)
+        return cached[1] if use_cache and cached and time.monotonic() - cached[0] < CACHE_SECONDS else None
+
+    if (found := fresh()) is not None:
+        return found
+    with _probing:
+        if (found := fresh()) is not None:  # another thread probed while we waited
+            return found
+        result = _probe(*key, settings.OLLAMA_PROBE_TIMEOUT)
+        with _lock:
+            _cache[key] = (time.monotonic(), result)
     return result
 
 
