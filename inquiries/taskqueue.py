@@ -12,11 +12,14 @@ Queuing sends `NOTIFY autoflow_queue` in the same transaction: PostgreSQL delive
 and an idle worker starts the run at once instead of at its next poll.
 """
 
+import logging
 from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection
 from django_q.signing import SignedPackage
+
+logger = logging.getLogger(__name__)
 
 QUEUE_CHANNEL = "autoflow_queue"
 NOTIFY_SQL = f"SELECT pg_notify('{QUEUE_CHANNEL}', '')"
@@ -48,7 +51,14 @@ def take(*, limit: int, hold_seconds: float) -> list[tuple[int, dict]]:
     with connection.cursor() as cursor:
         cursor.execute(_TAKE_SQL, [hold_seconds, queue_name(), limit])
         rows = cursor.fetchall()
-    return [(task_id, SignedPackage.loads(payload)) for task_id, payload in sorted(rows)]
+    taken = []
+    for task_id, payload in sorted(rows):
+        try:
+            taken.append((task_id, SignedPackage.loads(payload)))
+        except Exception:  # not signed with our key, or not a task: never executed, never retried
+            logger.error("task %s in the queue is not a valid signed task; removed", task_id)
+            ack(task_id)
+    return taken
 
 
 def hold(*, task_ids: Sequence[int], hold_seconds: float) -> None:

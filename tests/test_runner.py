@@ -281,3 +281,19 @@ def test_a_task_whose_run_another_worker_holds_comes_back_when_that_lease_would_
     assert abs((task.lock - until).total_seconds()) < 1
     run.refresh_from_db()
     assert (run.attempts, run.lease_owner) == (1, "host:1:200")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_row_that_is_not_a_signed_task_is_removed_not_executed():
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from inquiries import taskqueue
+
+    forged = OrmQ.objects.create(key=taskqueue.queue_name(), payload="not-a-signed-task",
+                                 lock=timezone.now() - timezone.timedelta(seconds=1))
+
+    taken = taskqueue.take(limit=100, hold_seconds=25)
+
+    assert forged.pk not in [task_id for task_id, _ in taken]
+    assert not OrmQ.objects.filter(pk=forged.pk).exists()
