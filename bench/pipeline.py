@@ -89,8 +89,8 @@ async def send_fast(url: str, count: int, concurrency: int = 16) -> list[str]:
     return ids
 
 
-def pss_mb(root_pid: int) -> float:
-    """Proportional set size of a process and all its descendants, in MB."""
+def process_children() -> dict[int, list[int]]:
+    """Every process's children, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -99,17 +99,27 @@ def pss_mb(root_pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [root_pid]
+    return children
+
+
+def tree_sum_kb(roots: list[int], file: str, field: str) -> int:
+    """`field` (in kB) of /proc/PID/`file`, summed over the processes under `roots` and themselves."""
+    children, total, todo = process_children(), 0, list(roots)
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             pass
-    return total / 1024
+    return total
+
+
+def pss_mb(root_pid: int) -> float:
+    """Proportional set size of a process and all its descendants, in MB."""
+    return tree_sum_kb([root_pid], "smaps_rollup", "Pss:") / 1024
 
 
 class Stack:

@@ -19,46 +19,22 @@ import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from bench.pipeline import pct, pss_mb
+from bench.pipeline import pct, tree_sum_kb
 from chaos.suite import Config, Integrator, Product, Stream
 from scripts.services import scratch_base
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            tree.setdefault(parent, []).append(int(entry))
-    return tree
 
 
 def tree_rss_mb(roots: list[int]) -> float:
     """Resident memory of the processes under `roots` (and themselves), in MB (each process's
     own count: what a growing worker shows first)."""
-    tree, total, todo = _children(), 0, list(roots)
-    while todo:
-        pid = todo.pop()
-        todo += tree.get(pid, [])
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return tree_sum_kb(roots, "status", "VmRSS:") / 1024
 
 
 def tree_pss_mb(roots: list[int]) -> float:
     """Proportional memory of the processes under `roots` (and themselves), in MB: pages shared
     between them (the worker cluster's forked processes) are counted once."""
-    return sum(pss_mb(root) for root in roots)
+    return tree_sum_kb(roots, "smaps_rollup", "Pss:") / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
