@@ -283,13 +283,6 @@ def _locked_run(run_id) -> Run | None:
     return Run.objects.select_related("inquiry").select_for_update(of=("self",)).filter(pk=run_id).first()
 
 
-def run_note_event(*, run_id, type: RunEventType, message: str, data: dict | None = None) -> None:
-    """A system event on a run that changes nothing else."""
-    run = Run.objects.filter(pk=run_id).first()
-    if run is not None:
-        run_event_record(run=run, type=type, message=message, data=data or {}, actor_label="system")
-
-
 def _finish(run: Run, *, status: str, error_code: str = "", error: str = "", message: str = "",
             fields: dict[str, Any] | None = None, data: dict | None = None) -> None:
     now = timezone.now()

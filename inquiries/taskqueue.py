@@ -100,11 +100,3 @@ def depth() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM django_q_ormq WHERE key = %s AND lock < now()", [queue_name()])
         return cursor.fetchone()[0]
-
-
-def oldest_age_seconds() -> float | None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT extract(epoch FROM now() - min(lock)) FROM django_q_ormq WHERE key = %s AND lock < now()",
-                       [queue_name()])
-        (age,) = cursor.fetchone()
-    return float(age) if age is not None else None

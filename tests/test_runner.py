@@ -134,6 +134,34 @@ def test_a_queued_run_starts_on_the_commit_notification_not_on_the_poll(stack, f
 
 
 @pytest.mark.services
+def test_a_worker_process_that_dies_is_forked_again_and_its_run_resumed_at_once(stack, fake):
+    """One worker process of the cluster SIGKILLed mid-run: the cluster forks a new one, which
+    queues the dead one's run again at once (not after the lease) and the run ends once."""
+    import json
+    import os
+    import signal
+
+    fake.set_mode("slow", 1.0)
+    worker = start_worker(on_machine(stack, "restarts", Q_WORKERS="1"))
+    try:
+        run_id = submit(stack.url, stack.WEBHOOK_KEY, 0)
+        deadline = time.monotonic() + 60
+        while not (owner := stack.sql("SELECT lease_owner FROM inquiries_run WHERE id = %s", [run_id])[0][0]):
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+        os.kill(int(owner.rsplit(":", 1)[1]), signal.SIGKILL)  # that worker process only
+        killed = time.monotonic()
+        wait_terminal(stack, [run_id], 30)
+        reports = [json.loads(stack.redis_client().get(key)) for key in stack.redis_client().keys("autoflow:worker:*")]
+    finally:
+        kill_worker(worker, 15)
+    assert time.monotonic() - killed < 25  # not the lease: the new process saw its predecessor dead
+    assert any(r["cluster"].startswith("restarts:") and r["restarts"] == 1 for r in reports), reports
+    assert stack.sql("SELECT status, attempts FROM inquiries_run WHERE id = %s", [run_id]) == [("completed", 2)]
+    assert_exactly_once(stack, [run_id])
+
+
+@pytest.mark.services
 def test_two_machines_share_the_queue_and_the_survivor_finishes_the_orphans(stack, fake, tmp_path):
     """Two web tiers and two worker clusters, each under its own host name, on one PostgreSQL and
     Redis; 1,000 inquiries; one cluster SIGKILLed halfway."""

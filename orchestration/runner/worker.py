@@ -69,7 +69,6 @@ def _lower_backend_priority(connection, cursor) -> None:
 @dataclass
 class Slot:
     task_id: int
-    name: str
     started: float = field(default_factory=time.monotonic)
     run_id: str = ""
 
@@ -117,7 +116,7 @@ class Worker:
             return []
         for task_id, task in taken:
             with self.lock:
-                self.slots[task_id] = Slot(task_id=task_id, name=str(task.get("name", "")))
+                self.slots[task_id] = Slot(task_id=task_id)
             self.pool.submit(self._execute, task_id, task)
         return taken
 
