@@ -1,8 +1,10 @@
 """AutoFlow settings, read from the environment (a `.env` file in the checkout is optional).
 
-Every variable is listed, one line each, in `.env.example`. `APP_ENV=production` switches on
-Django's deploy hardening and the `autoflow.E00x` system checks that refuse a configuration
-without the secrets and allowlists the public contract requires (see `autoflow/checks.py`).
+Every variable is listed, one line each and in the same sections, in `.env.example`. Sections:
+environment, Django, database, cache and Redis, channels, queue and runner, model, intake, policy,
+e-mail, security, logging. `APP_ENV=production` switches on Django's deploy hardening and the
+`autoflow.E00x` system checks that refuse a configuration without the secrets and allowlists the
+public contract requires (see `autoflow/checks.py` and `docs/api.md`).
 """
 
 import os
@@ -11,6 +13,7 @@ from pathlib import Path
 import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 
+# --- Environment --------------------------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -23,14 +26,14 @@ os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 
 APP_ENV = env.str("APP_ENV", default="development")
 PRODUCTION = APP_ENV == "production"
-DEVELOPMENT_SECRET_KEY = "django-insecure-autoflow-development-only"
 
+# --- Django: apps, requests, templates, static files -------------------------------------------
+DEVELOPMENT_SECRET_KEY = "django-insecure-autoflow-development-only"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
@@ -87,6 +90,28 @@ TEMPLATES = [
     },
 ]
 
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+FORMAT_MODULE_PATH = ["autoflow.formats"]
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic's target, used in production; development serves from the source folders.
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles") if PRODUCTION else "") or None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Outside production the app serves static files straight from the source folders.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
 # --- PostgreSQL: the truth --------------------------------------------------------------------
 DATABASES = {
     "default": env.db_url(
@@ -133,7 +158,9 @@ CACHES = {
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "autoflow.redis"
+RUN_SNAPSHOT_TTL_SECONDS = env.int("RUN_SNAPSHOT_TTL_SECONDS", default=86400)
 
+# --- Channels: live events for the console and the WebSocket API ------------------------------
 CHANNEL_LAYERS = {
     "default": {
         # Redis pub/sub: a group message is one PUBLISH, so the worker sends a run's live event in
@@ -143,102 +170,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}]},
     }
 }
-
-# --- Sessions and auth --------------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
-LOGIN_URL = "dashboard:login"
-LOGIN_REDIRECT_URL = "dashboard:overview"
-LOGOUT_REDIRECT_URL = "dashboard:login"
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-FORMAT_MODULE_PATH = ["autoflow.formats"]
-
-STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-# collectstatic's target, used in production; development serves from the source folders.
-STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles") if PRODUCTION else "") or None
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
-}
-# Outside production the app serves static files straight from the source folders.
-WHITENOISE_USE_FINDERS = not PRODUCTION
-WHITENOISE_AUTOREFRESH = DEBUG
-
-# --- CORS -----------------------------------------------------------------------------------------
-CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
-CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
-CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
-CORS_URLS_REGEX = r"^/(api/|health).*$"
-CORS_ALLOW_HEADERS = (
-    *default_cors_headers,
-    "x-api-key", "x-admin-key", "idempotency-key", "x-request-id",
-    "webhook-id", "webhook-timestamp", "webhook-signature",
-)
-CORS_EXPOSE_HEADERS = [
-    "X-Request-ID", "X-Total-Count", "Retry-After", "Idempotent-Replayed",
-    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
-]
-
-# --- E-mail (Django's backends: console in development, SMTP in production, locmem in tests) ---
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend"
-    if PRODUCTION
-    else "django.core.mail.backends.console.EmailBackend",
-)
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@localhost>")
-
-# --- AutoFlow ---------------------------------------------------------------------------------------
-OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434").rstrip("/")
-LLM_MODEL = env.str("LLM_MODEL", default="llama3")
-LLM_BACKEND = env.str("LLM_BACKEND", default="auto")
-OLLAMA_PROBE_TIMEOUT = env.float("OLLAMA_PROBE_TIMEOUT", default=1.0)
-# Model calls (shared/notes/ollama-api.md §3.6, §9): a cold load sends no byte until the model is
-# in memory, so the first-byte wait is long; each call has its own deadline, each run a budget.
-OLLAMA_CONNECT_TIMEOUT = env.float("OLLAMA_CONNECT_TIMEOUT", default=3.0)
-OLLAMA_FIRST_BYTE_TIMEOUT = env.float("OLLAMA_FIRST_BYTE_TIMEOUT", default=120.0)
-OLLAMA_CALL_TIMEOUT = env.float("OLLAMA_CALL_TIMEOUT", default=150.0)
-LLM_RUN_BUDGET_SECONDS = env.float("LLM_RUN_BUDGET_SECONDS", default=240.0)
-OLLAMA_MAX_RETRIES = env.int("OLLAMA_MAX_RETRIES", default=2)
-OLLAMA_RETRY_INITIAL_SECONDS = env.float("OLLAMA_RETRY_INITIAL_SECONDS", default=0.5)
-OLLAMA_BREAKER_FAILURES = env.int("OLLAMA_BREAKER_FAILURES", default=3)
-OLLAMA_BREAKER_RESET_SECONDS = env.float("OLLAMA_BREAKER_RESET_SECONDS", default=30.0)
-OLLAMA_NUM_CTX = env.int("OLLAMA_NUM_CTX", default=4096)  # one value always: a change reloads the model
-OLLAMA_NUM_PREDICT = env.int("OLLAMA_NUM_PREDICT", default=512)
-OLLAMA_KEEP_ALIVE = env.str("OLLAMA_KEEP_ALIVE", default="30m")
-WEBHOOK_API_KEY = env.str("WEBHOOK_API_KEY", default="")
-AUTOFLOW_ADMIN_API_KEY = env.str("AUTOFLOW_ADMIN_API_KEY", default="")
-WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
-WEBHOOK_RATE_LIMIT = env.str("WEBHOOK_RATE_LIMIT", default="60/m")
-WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
-# Addresses of our own reverse proxy, whose X-Real-IP names the client (see autoflow/client_ip.py).
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
-# Rate-limit counters live in Redis; when it is down, intake stays open (DESIGN §3).
-RATELIMIT_FAIL_OPEN = True
-RATELIMIT_USE_CACHE = "default"
-IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=86400)
-RUN_SNAPSHOT_TTL_SECONDS = env.int("RUN_SNAPSHOT_TTL_SECONDS", default=86400)
-ESCALATION_CONFIDENCE_THRESHOLD = env.float("ESCALATION_CONFIDENCE_THRESHOLD", default=0.6)
-MAX_AGENT_ITERATIONS = env.int("MAX_AGENT_ITERATIONS", default=3)
 WEBSOCKET_HEARTBEAT_SECONDS = env.int("WEBSOCKET_HEARTBEAT_SECONDS", default=20)
-MODEL_VERSION = env.str("MODEL_VERSION", default="")
-WORKFLOW_VERSION = env.str("WORKFLOW_VERSION", default="1.0.0")
+
+# --- Queue and runner: django-q2's durable queue, AutoFlow's `manage.py runcluster` ------------
 # The django-q2 task that executes a run (a dotted path: inquiries never imports orchestration).
 AUTOFLOW_RUN_TASK = "orchestration.tasks.run_execute"
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
@@ -269,16 +203,9 @@ LANGGRAPH_DURABILITY = env.str("LANGGRAPH_DURABILITY", default="sync")
 RETIRED_SETTINGS = {
     "RUN_LEASE_SLACK_SECONDS": "leases are now RUN_LEASE_SECONDS, renewed by a heartbeat",
 }
-# Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
-LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
-LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
-# The FAQ agent answers only from an article that matches at least this well (ts_rank).
-KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
-COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
 
-# --- django-q2: the durable queue (ORM broker: an enqueue commits with the run) and the scheduler.
-# Its tasks are executed by AutoFlow's own cluster, `manage.py runcluster` (orchestration/runner/).
+# django-q2 is the durable queue (ORM broker: an enqueue commits with the run) and the scheduler;
+# its tasks are executed by AutoFlow's own cluster, `manage.py runcluster` (orchestration/runner/).
 Q_CLUSTER = {
     "name": "autoflow",
     "orm": "default",
@@ -293,6 +220,98 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Task queue",
 }
+
+# --- Model: Ollama, or the built-in engine --------------------------------------------------------
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434").rstrip("/")
+LLM_MODEL = env.str("LLM_MODEL", default="llama3")
+LLM_BACKEND = env.str("LLM_BACKEND", default="auto")
+OLLAMA_PROBE_TIMEOUT = env.float("OLLAMA_PROBE_TIMEOUT", default=1.0)
+# Model calls: a cold load sends no byte until the model is in memory, so the first-byte wait is
+# long; each call has its own deadline, each run a budget (docs/reliability.md).
+OLLAMA_CONNECT_TIMEOUT = env.float("OLLAMA_CONNECT_TIMEOUT", default=3.0)
+OLLAMA_FIRST_BYTE_TIMEOUT = env.float("OLLAMA_FIRST_BYTE_TIMEOUT", default=120.0)
+OLLAMA_CALL_TIMEOUT = env.float("OLLAMA_CALL_TIMEOUT", default=150.0)
+LLM_RUN_BUDGET_SECONDS = env.float("LLM_RUN_BUDGET_SECONDS", default=240.0)
+OLLAMA_MAX_RETRIES = env.int("OLLAMA_MAX_RETRIES", default=2)
+OLLAMA_RETRY_INITIAL_SECONDS = env.float("OLLAMA_RETRY_INITIAL_SECONDS", default=0.5)
+OLLAMA_BREAKER_FAILURES = env.int("OLLAMA_BREAKER_FAILURES", default=3)
+OLLAMA_BREAKER_RESET_SECONDS = env.float("OLLAMA_BREAKER_RESET_SECONDS", default=30.0)
+OLLAMA_NUM_CTX = env.int("OLLAMA_NUM_CTX", default=4096)  # one value always: a change reloads the model
+OLLAMA_NUM_PREDICT = env.int("OLLAMA_NUM_PREDICT", default=512)
+OLLAMA_KEEP_ALIVE = env.str("OLLAMA_KEEP_ALIVE", default="30m")
+MODEL_VERSION = env.str("MODEL_VERSION", default="")
+WORKFLOW_VERSION = env.str("WORKFLOW_VERSION", default="1.0.0")
+
+# --- Intake: the webhook's keys, limits and idempotency (docs/api.md) ----------------------------
+WEBHOOK_API_KEY = env.str("WEBHOOK_API_KEY", default="")
+AUTOFLOW_ADMIN_API_KEY = env.str("AUTOFLOW_ADMIN_API_KEY", default="")
+WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
+WEBHOOK_RATE_LIMIT = env.str("WEBHOOK_RATE_LIMIT", default="60/m")
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+# Rate-limit counters live in Redis; when it is down, intake stays open (docs/api.md).
+RATELIMIT_FAIL_OPEN = True
+RATELIMIT_USE_CACHE = "default"
+IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=86400)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
+
+# --- Policy: when a human must see a run, how a lead is scored (orchestration/policy.py) ---------
+ESCALATION_CONFIDENCE_THRESHOLD = env.float("ESCALATION_CONFIDENCE_THRESHOLD", default=0.6)
+# Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
+LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
+LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
+# The FAQ agent answers only from an article that matches at least this well (ts_rank).
+KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
+COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
+
+# --- E-mail (Django's backends: console in development, SMTP in production, locmem in tests) ---
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@localhost>")
+
+# --- Security: sessions, sign-in, CORS, proxies, deploy hardening -------------------------------
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Addresses of our own reverse proxy, whose X-Real-IP names the client (see autoflow/client_ip.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
+CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
+CORS_URLS_REGEX = r"^/(api/|health).*$"
+CORS_ALLOW_HEADERS = (
+    *default_cors_headers,
+    "x-api-key", "x-admin-key", "idempotency-key", "x-request-id",
+    "webhook-id", "webhook-timestamp", "webhook-signature",
+)
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID", "X-Total-Count", "Retry-After", "Idempotent-Replayed",
+    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+]
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
@@ -329,16 +348,3 @@ LOGGING = {
         "django_q": {"level": LOG_LEVEL, "propagate": True},
     },
 }
-
-# --- Deploy hardening ---------------------------------------------------------------------------
-if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^health"]
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-SESSION_COOKIE_HTTPONLY = True
-X_FRAME_OPTIONS = "DENY"
