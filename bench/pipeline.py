@@ -253,7 +253,7 @@ def overhead(stack: Stack, runs: int) -> dict:
     django.setup()
     from inquiries import services
     from orchestration import tasks
-    from orchestration.llm import builtin, engine
+    from orchestration.engines import builtin, engine
 
     builtin.get_classifier()  # trained before timing
     canned = {

@@ -29,8 +29,8 @@ from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Sever
 from inquiries.runs import Lease
 
 from . import policy
-from .llm import builtin
-from .llm.engine import Engine, Outcome
+from .engines import builtin
+from .engines.engine import Engine, Outcome
 
 
 class AgentState(TypedDict, total=False):

@@ -24,9 +24,9 @@ from inquiries import runs, selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
 from .checkpointer import delete_threads, get_checkpointer
+from .engines.engine import Engine, engine_info
+from .engines.probe import active_backend
 from .graph import RunContext, build_graph
-from .llm.engine import Engine, engine_info
-from .llm.probe import active_backend
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from orchestration.llm.ollama import (
+from orchestration.engines.ollama import (
     OllamaBadRequest,
     OllamaCircuitOpen,
     OllamaClient,
@@ -14,7 +14,7 @@ from orchestration.llm.ollama import (
     json_schema,
     reset_breakers,
 )
-from orchestration.llm.types import Classification, LLMUnavailable, StructuredOutputError
+from orchestration.engines.types import Classification, LLMUnavailable, StructuredOutputError
 from tests.fake_ollama import FakeOllama
 from tests.live import CLOSED_PORT_URL
 

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 
 from inquiries.models import Intent
-from orchestration.llm import prompts
+from orchestration.engines import prompts
 from orchestration.policy import RULES
 from tests.workflow import accept, execute, fake_ollama_engine, load_knowledge_base
 
