@@ -339,7 +339,7 @@ class Run(models.Model):
 
 
 class RunStep(models.Model):
-    """One finished graph node of a run, as the workflow recorded it (the seed's `agent_steps`)."""
+    """One finished graph node of a run, as the workflow recorded it (an item of the API's `agent_steps`)."""
 
     # Indexed by the unique (run, sequence) below, which starts with it.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)

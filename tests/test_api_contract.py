@@ -1,5 +1,5 @@
-"""The public contract of DESIGN §3, over real HTTP against the running web tier (nginx, gunicorn,
-daphne) with keys configured: one test per row and per error case."""
+"""The public API contract (README.md, "The API"), over real HTTP against the running web tier
+(nginx, gunicorn, daphne) with keys configured: one test per row and per error case."""
 
 import json
 import re

@@ -1,5 +1,5 @@
 """The Ollama client against the fake Ollama server (real HTTP, Ollama's wire format): the
-request it sends, and each fault of shared/notes/ollama-api.md §8 mapped to the right outcome."""
+request it sends, and each fault Ollama can show (docs/reliability.md) mapped to the right outcome."""
 
 import time
 

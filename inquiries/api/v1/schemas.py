@@ -1,4 +1,4 @@
-"""Request and response shapes of API v1 (DESIGN §3). Field names are the seed's."""
+"""Request and response shapes of API v1 (README.md, "The API"; the full document is /api/v1/docs)."""
 
 from typing import Any
 from uuid import UUID
