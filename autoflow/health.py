@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from django.db import connection
 from django.utils import timezone
 
-from orchestration.llm.probe import active_backend, probe_ollama
+from orchestration.engines.probe import active_backend, probe_ollama
 
 from .redis_client import get_redis
 

@@ -194,7 +194,7 @@ def report_runs(stack: Stack, title: str, ids: list[str | None], started: float,
     elapsed = finished - started
     found = {str(r[0]) for r in stack.sql("SELECT id FROM inquiries_run WHERE id = ANY(%s)", [accepted])}
     statuses = dict(stack.sql("SELECT CASE WHEN status = 'escalated' THEN status || ':' || "
-                              "split_part(escalation_reason, ':', 1) ELSE status END, count(*) FROM inquiries_run "
+                              "coalesce(escalation_reasons->0->>'rule', '') ELSE status END, count(*) FROM inquiries_run "
                               "WHERE id = ANY(%s) GROUP BY 1", [accepted]))
     rows = stack.sql("SELECT extract(epoch FROM finished_at - created_at) * 1000, "
                      "extract(epoch FROM started_at - created_at) * 1000 FROM inquiries_run "
@@ -253,7 +253,7 @@ def overhead(stack: Stack, runs: int) -> dict:
     django.setup()
     from inquiries import services
     from orchestration import tasks
-    from orchestration.llm import builtin, engine
+    from orchestration.engines import builtin, engine
 
     builtin.get_classifier()  # trained before timing
     canned = {

@@ -1,4 +1,4 @@
-"""Chaos: the whole product as real processes under one fault at a time (reliability-rules.md §8).
+"""Chaos: the whole product as real processes under one fault at a time (docs/reliability.md).
 
     make chaos                                   # every fault at full length (about 9 minutes)
     .venv/bin/python -m chaos --short            # the shortened form `make test` runs
@@ -452,7 +452,8 @@ SELECT r.id::text, r.status, r.attempts, r.started_at IS NOT NULL,
        (SELECT count(DISTINCT s.node) FROM inquiries_runstep s WHERE s.run_id = r.id),
        (SELECT count(*) FROM inquiries_outboundemail e WHERE e.run_id = r.id AND e.kind = 'reply'),
        coalesce((SELECT array_agg(v.type) FROM inquiries_runevent v WHERE v.run_id = r.id), '{}'),
-       r.escalation_reason, r.error_code
+       (SELECT string_agg(e.reason->>'rule', '+' ORDER BY e.n)
+        FROM jsonb_array_elements(r.escalation_reasons) WITH ORDINALITY AS e(reason, n)), r.error_code
 FROM inquiries_run r WHERE r.id = ANY(%s::uuid[])
 """
 TERMINAL_EVENT = {"completed": "completed", "escalated": "escalated", "error": "failed"}
@@ -486,8 +487,7 @@ def check(fault: str, ctx: Context, probe: HealthProbe, outage: tuple[float, flo
     facts = {r[0]: r for r in ctx.product.stack.sql(RUN_FACTS, [run_ids])} if run_ids else {}
     row.lost = len(set(run_ids) - set(facts))
     outcomes: Counter = Counter()
-    for run_id, status, attempts_made, started, seconds, steps, nodes, emails, events, reason, _ in facts.values():
-        rules = "+".join(part.split(":", 1)[0] for part in reason.split("; ")) if reason else ""
+    for run_id, status, attempts_made, started, seconds, steps, nodes, emails, events, rules, _ in facts.values():
         outcomes[f"{status}({rules})" if rules else status] += 1
         if status not in TERMINAL:
             row.stuck += 1
@@ -540,7 +540,7 @@ def deadlines_kept(ctx: Context, fault_runs: list[str]) -> list:
 
 def expectations(fault: str, attempts: list[Attempt], outage: tuple[float, float], facts: dict,
                  hit: set[str]) -> list:
-    """What each fault must show besides the invariants (the matrix of reliability-rules.md §8)."""
+    """What each fault must show besides the invariants (the "expected" column of docs/reliability.md)."""
     began, ended = outage
     during = [a for a in attempts if a.sent_at >= began + 1 and a.answered_at <= ended]
     statuses = Counter(a.status for a in during)

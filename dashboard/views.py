@@ -39,6 +39,7 @@ def _run_or_404(run_id) -> Run:
 
 @console_required
 def overview(request: HttpRequest) -> HttpResponse:
+    """Health, queue, counts and charts of a time window, and the latest runs."""
     window = request.GET.get("window", "24h")
     if window not in WINDOWS:
         window = "24h"
@@ -59,6 +60,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @console_required
 def history(request: HttpRequest) -> HttpResponse:
+    """Every run, filtered by status, intent, escalation, dates and search, 25 a page."""
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     since = filters.get("since")
@@ -90,6 +92,7 @@ def _run_context(run: Run) -> dict:
 
 @console_required
 def run_detail(request: HttpRequest, run_id) -> HttpResponse:
+    """One run: its facts, timeline, reply, handoff summary, operator actions and event log."""
     run = _run_or_404(run_id)
     context = _run_context(run)
     partial = request.GET.get("partial")
@@ -100,6 +103,7 @@ def run_detail(request: HttpRequest, run_id) -> HttpResponse:
 
 @console_required
 def run_json(request: HttpRequest, run_id) -> JsonResponse:
+    """The run's public RunStatus as JSON, read from PostgreSQL."""
     _run_or_404(run_id)
     return JsonResponse(selectors.run_status_from_db(run_id=run_id), json_dumps_params={"indent": 2})
 
@@ -107,6 +111,7 @@ def run_json(request: HttpRequest, run_id) -> JsonResponse:
 @console_required
 @require_http_methods(["GET", "POST"])
 def submit(request: HttpRequest) -> HttpResponse:
+    """An operator submits an inquiry by hand (presets help); it goes through intake like a webhook."""
     _operator_only(request)  # auditors read; they are not shown a form they may not send
     if request.method == "POST":
         form = InquiryForm(request.POST)
@@ -126,6 +131,7 @@ def submit(request: HttpRequest) -> HttpResponse:
 
 @console_required
 def escalations(request: HttpRequest) -> HttpResponse:
+    """The escalation queue: open, mine, unassigned or resolved."""
     scope = request.GET.get("scope", "open")
     if scope not in ("open", "mine", "unassigned", "resolved"):
         scope = "open"
@@ -149,6 +155,7 @@ def _act(request: HttpRequest, run_id, action, done: str) -> HttpResponse:
 @console_required
 @require_POST
 def run_assign(request: HttpRequest, run_id) -> HttpResponse:
+    """The operator takes the escalation."""
     return _act(request, run_id, lambda: services.run_assign(run_id=run_id, user=request.user),
                 "You are now handling this escalation.")
 
@@ -156,6 +163,7 @@ def run_assign(request: HttpRequest, run_id) -> HttpResponse:
 @console_required
 @require_POST
 def run_draft(request: HttpRequest, run_id) -> HttpResponse:
+    """Save the operator's edit of the escalated run's draft reply."""
     form = DraftForm(request.POST)
     if not form.is_valid():
         _operator_only(request)
@@ -168,6 +176,7 @@ def run_draft(request: HttpRequest, run_id) -> HttpResponse:
 @console_required
 @require_POST
 def run_approve(request: HttpRequest, run_id) -> HttpResponse:
+    """Send the escalated run's draft to the sender, once."""
     return _act(request, run_id, lambda: services.run_reply_approve(run_id=run_id, user=request.user),
                 "Reply sent to the sender.")
 
@@ -175,6 +184,7 @@ def run_approve(request: HttpRequest, run_id) -> HttpResponse:
 @console_required
 @require_POST
 def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
+    """Close the escalation, with an optional note."""
     form = ResolveForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     return _act(request, run_id, lambda: services.run_resolve(run_id=run_id, user=request.user, note=note),
@@ -184,6 +194,7 @@ def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
 @console_required
 @require_POST
 def run_replay(request: HttpRequest, run_id) -> HttpResponse:
+    """Run the run's inquiry again on the current workflow, as a new linked run."""
     _operator_only(request)
     _run_or_404(run_id)
     acceptance = services.run_replay(run_id=run_id, user=request.user)
@@ -194,6 +205,7 @@ def run_replay(request: HttpRequest, run_id) -> HttpResponse:
 @console_required
 @require_http_methods(["GET", "POST"])
 def run_delete(request: HttpRequest, run_id) -> HttpResponse:
+    """Confirm, then delete the run (delete permission only)."""
     if not request.user.has_perm("inquiries.delete_run"):
         raise PermissionDenied("You may not delete runs.")
     run = _run_or_404(run_id)

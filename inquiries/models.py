@@ -249,6 +249,9 @@ class Run(models.Model):
     lead_tier = models.CharField(max_length=8, choices=LeadTier.choices, blank=True)
     escalate = models.BooleanField(default=False)
     escalation_reason = models.TextField(blank=True)
+    # The rules that fired, as {rule, detail} (orchestration/policy.py); escalation_reason is their
+    # text, "rule: detail; rule: detail".
+    escalation_reasons = models.JSONField(default=list, blank=True)
     handoff_summary = models.TextField(blank=True, help_text="Operator-ready summary of an escalation.")
     draft_response = models.TextField(blank=True)
     final_response = models.TextField(blank=True)
@@ -336,7 +339,7 @@ class Run(models.Model):
 
 
 class RunStep(models.Model):
-    """One finished graph node of a run, as the workflow recorded it (the seed's `agent_steps`)."""
+    """One finished graph node of a run, as the workflow recorded it (an item of the API's `agent_steps`)."""
 
     # Indexed by the unique (run, sequence) below, which starts with it.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)

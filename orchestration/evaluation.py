@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from inquiries.models import INTENT_FAMILY, Family
 
-from .llm.classifier import Example
+from .engines.classifier import Example
 
 FAMILIES = [str(f) for f in Family.values]
 

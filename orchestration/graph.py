@@ -1,8 +1,11 @@
-"""The workflow (DESIGN §5): the seed's LangGraph graph, run with `thread_id = run_id` on the
+"""The workflow (docs/workflow.md): a LangGraph graph, run with `thread_id = run_id` on the
 PostgreSQL checkpointer.
 
     classify_intent ─route_by_intent─▶ faq_node | lead_node | support_node
-        ─route_after_agent─▶ handoff_node | synthesize_response_node ─▶ log_audit
+        ─route_after_agent─▶ handoff_node | synthesize_response_node ─▶ log_audit (sends the reply)
+
+Whether a run escalates is `policy.should_escalate(state)`; the nodes only add the `Reason`s the
+policy gives them (kept in the state as `{rule, detail}` dicts).
 
 Every node, as it finishes, records its step through `inquiries.runs.run_step_record`: one
 PostgreSQL round trip (step row, run fields, `step` event, the previous node's checkpoint, all
@@ -18,6 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypedDict
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
@@ -25,12 +29,12 @@ from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
 from inquiries import runs, selectors, services
-from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
+from inquiries.models import INTENT_FAMILY, Family, Inquiry, Run, RunEventType, Severity
 from inquiries.runs import Lease
 
 from . import policy
-from .llm import builtin
-from .llm.engine import Engine, Outcome
+from .engines import builtin
+from .engines.engine import Engine, Outcome
 
 
 class AgentState(TypedDict, total=False):
@@ -40,7 +44,9 @@ class AgentState(TypedDict, total=False):
     family: str
     intent_confidence: float
     severity: str
-    escalation_reasons: list[str]
+    # {rule, detail} dicts (policy.Reason.as_dict); checkpoints written before hold "rule: detail"
+    # strings: read them through policy.reasons_of.
+    escalation_reasons: list[dict[str, str]]
     fallbacks: list[str]
     kb_articles: list[str]
     faq_answer: str
@@ -151,6 +157,7 @@ def _fallbacks(state: AgentState, outcome: Outcome, node_name: str) -> list[str]
 
 @node(agent="classifier")
 def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
+    """Classify the inquiry's intent (and a support severity); escalate on low confidence or a bad fallback."""
     outcome = ctx.engine.classify(**_text(ctx))
     value = outcome.value
     confidence = policy.fallback_confidence(value.confidence) if outcome.fallback else value.confidence
@@ -160,7 +167,7 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
     severity = value.severity if family == Family.SUPPORT else ""
     return StepResult(
         update={"intent": value.intent, "family": family, "intent_confidence": confidence,
-                "severity": severity, "escalation_reasons": reasons, "fallbacks": _fallbacks(state, outcome, "classify_intent")},
+                "severity": severity, "escalation_reasons": policy.stored(reasons), "fallbacks": _fallbacks(state, outcome, "classify_intent")},
         action=f"Classified as {value.intent} ({confidence:.2f}), routed to {family}",
         output=value.reasoning, outcome=outcome, inputs={"subject": ctx.inquiry.subject},
         details={"classification": value.model_dump()},
@@ -169,24 +176,24 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
 
 
 def route_by_intent(state: AgentState) -> str:
+    """Route to the agent of the intent's family."""
     return {Family.FAQ: "faq_node", Family.SALES: "lead_node", Family.SUPPORT: "support_node"}[state["family"]]
 
 
 @node(agent="faq_agent")
 def faq_node(state: AgentState, ctx: RunContext) -> StepResult:
+    """Answer from the knowledge base; escalate when it has no answer."""
     text = f"{ctx.inquiry.subject}\n{ctx.inquiry.body}"
     found = selectors.knowledge_search(text=text, limit=3)
     articles = [a for a in found if a["rank"] >= settings.KB_MIN_RANK]
     outcome = ctx.engine.answer_faq(**_text(ctx), articles=articles)
     answer = outcome.value
-    reasons = list(state.get("escalation_reasons") or [])
-    if not answer.answerable or not answer.answer.strip():
-        reasons.append(policy.reason(policy.KB_NO_ANSWER,
-                                     "no article matched" if not articles else "the articles found do not answer it"))
+    reasons = policy.reasons_of(state) + policy.knowledge_reasons(
+        answered=answer.answerable and bool(answer.answer.strip()), articles_found=bool(articles))
     used = [a["slug"] for a in articles]
     return StepResult(
         update={"kb_articles": used, "faq_answer": answer.answer if answer.answerable else "",
-                "escalation_reasons": reasons, "fallbacks": _fallbacks(state, outcome, "faq_node")},
+                "escalation_reasons": policy.stored(reasons), "fallbacks": _fallbacks(state, outcome, "faq_node")},
         action=(f"Answered from the knowledge base ({', '.join(used)})" if answer.answerable
                 else "The knowledge base has no answer"),
         output=answer.answer[:2000], outcome=outcome,
@@ -197,6 +204,7 @@ def faq_node(state: AgentState, ctx: RunContext) -> StepResult:
 
 @node(agent="lead_agent")
 def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
+    """Score the lead from its buying signals and keep the score on the sender's contact."""
     explicit = builtin.lead_signals(ctx.inquiry.subject, ctx.inquiry.body)
     outcome = ctx.engine.lead_signals(**_text(ctx))
     model = outcome.value
@@ -226,13 +234,15 @@ _SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITIC
 
 @node(agent="support_agent")
 def support_node(state: AgentState, ctx: RunContext) -> StepResult:
+    """Assess the support request's severity; escalate when it is high or critical."""
     outcome = ctx.engine.assess_support(**_text(ctx), intent=state["intent"])
     floor, _ = builtin.severity_of(f"{ctx.inquiry.subject}\n{ctx.inquiry.body}", state["intent"])
     # Explicit words ("production down", "data breach") set a floor no model can lower.
     severity = max(outcome.value.severity, state.get("severity") or Severity.LOW, floor, key=_SEVERITY_ORDER.index)
-    reasons = list(state.get("escalation_reasons") or []) + policy.severity_reasons(severity)
+    reasons = policy.reasons_of(state) + policy.severity_reasons(severity)
     return StepResult(
-        update={"severity": str(severity), "support_summary": outcome.value.summary, "escalation_reasons": reasons,
+        update={"severity": str(severity), "support_summary": outcome.value.summary,
+                "escalation_reasons": policy.stored(reasons),
                 "fallbacks": _fallbacks(state, outcome, "support_node")},
         action=f"Severity {severity}", output=outcome.value.summary, outcome=outcome,
         run_fields={"severity": str(severity)},
@@ -240,10 +250,12 @@ def support_node(state: AgentState, ctx: RunContext) -> StepResult:
 
 
 def route_after_agent(state: AgentState) -> str:
-    return "handoff_node" if state.get("escalation_reasons") else "synthesize_response_node"
+    """Hand off to an operator when the policy says so, otherwise draft the reply."""
+    return "handoff_node" if policy.should_escalate(state) else "synthesize_response_node"
 
 
 def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
+    escalated = policy.should_escalate(state)
     facts = [f"Intent: {state.get('intent')}"]
     if state.get("faq_answer"):
         facts.append(f"Answer from our knowledge base: {state['faq_answer']}")
@@ -254,16 +266,17 @@ def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
     if state.get("severity"):
         facts.append(f"Severity: {state['severity']} (critical: an engineer is on it now; high: update within "
                      "four business hours; otherwise within one business day)")
-    if state.get("escalation_reasons"):
+    if escalated:
         facts.append("A team member will review this personally before anything else is promised.")
     args = {"faq_answer": state.get("faq_answer", ""), "lead_tier": state.get("lead_tier", ""),
-            "severity": state.get("severity", ""), "escalated": bool(state.get("escalation_reasons")),
+            "severity": state.get("severity", ""), "escalated": escalated,
             "seats": state.get("seats", -1)}
     return "\n".join(facts), args
 
 
 @node(agent="responder")
 def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
+    """Draft the reply that log_audit sends."""
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     body = outcome.value.body.strip()
@@ -274,16 +287,9 @@ def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
     )
 
 
-_NEXT_STEP = {
-    policy.LOW_CONFIDENCE: "Check the intent, correct it if needed, then approve or edit the draft.",
-    policy.HIGH_SEVERITY: "Contact the sender now; involve the on-call engineer if production is affected.",
-    policy.KB_NO_ANSWER: "Answer the question, and consider adding a knowledge-base article for it.",
-    policy.MODEL_OUTPUT_INVALID: "Review the built-in engine's draft; the model's answer could not be used.",
-    policy.MODEL_UNAVAILABLE: "Review the built-in engine's result; check that Ollama is running.",
-}
-
-
 def handoff_summary(state: AgentState, ctx: RunContext) -> str:
+    """What the operator reads first: who, what, what was tried, why a human, and each fired
+    rule's next step (policy.RULES)."""
     inquiry = ctx.inquiry
     prior = selectors.contact_prior_inquiries(email=inquiry.sender_email, exclude_run_id=ctx.run_id)
     first = inquiry.body.strip().split("\n", 1)[0][:300]
@@ -296,42 +302,54 @@ def handoff_summary(state: AgentState, ctx: RunContext) -> str:
         tried.append(f"severity {state['severity']}")
     if state.get("fallbacks"):
         tried.append("fell back to the built-in engine: " + "; ".join(state["fallbacks"]))
-    reasons = state.get("escalation_reasons") or []
-    steps = [_NEXT_STEP[r.split(":", 1)[0]] for r in reasons if r.split(":", 1)[0] in _NEXT_STEP]
+    reasons = policy.reasons_of(state)
     return "\n".join([
         f"Who: {inquiry.sender_name} <{inquiry.sender_email}>, {prior} earlier inquir{'y' if prior == 1 else 'ies'}",
         f"What: {inquiry.subject} \u2014 {first}",
         f"Tried: {'; '.join(tried)}",
-        f"Why a human: {'; '.join(reasons)}",
-        f"Next step: {' '.join(dict.fromkeys(steps)) or 'Review the run and reply.'}",
+        f"Why a human: {policy.joined(reasons)}",
+        f"Next step: {' '.join(policy.next_steps(reasons)) or 'Review the run and reply.'}",
     ])
+
+
+def _escalation_reasons_statement(ctx: RunContext, reasons: list[policy.Reason]) -> runs.Statement:
+    """Write `Run.escalation_reasons` with the step that writes `escalation_reason`. A statement
+    of the step because `runs.RUN_STEP_FIELDS` does not list the field; the leased run gets the
+    value too, so the step's snapshot carries it."""
+    value = policy.stored(reasons)
+    ctx.lease.run.escalation_reasons = value
+    field_ = Run._meta.get_field("escalation_reasons")
+    return ("UPDATE inquiries_run SET escalation_reasons = %s WHERE id = %s",
+            [field_.get_db_prep_save(value, connection), ctx.lease.run_id])
 
 
 @node(agent="handoff")
 def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
+    """Hand the run to an operator: a summary with each rule's next step, and a draft no one is sent yet."""
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     summary = handoff_summary(state, ctx)
-    reasons = state.get("escalation_reasons") or []
+    reasons = policy.reasons_of(state)
     draft = outcome.value.body.strip()
     return StepResult(
         update={"draft": draft, "escalated": True, "fallbacks": _fallbacks(state, outcome, "handoff")},
-        action="Handed off to an operator: " + ", ".join(r.split(":", 1)[0] for r in reasons),
+        action="Handed off to an operator: " + ", ".join(r.rule for r in reasons),
         output=summary, outcome=outcome,
-        run_fields={"escalate": True, "escalation_reason": "; ".join(reasons), "handoff_summary": summary,
+        run_fields={"escalate": True, "escalation_reason": policy.joined(reasons), "handoff_summary": summary,
                     "draft_response": draft},
+        statements=[_escalation_reasons_statement(ctx, reasons)],
     )
 
 
 @node(agent="auditor")
 def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
-    """Record the sender in the CRM and, unless the run escalates, send the customer the reply."""
+    """Send the customer the reply (unless the run escalates) and record the sender in the CRM."""
     intent = state.get("intent", "")
     statements = runs.contact_statements(ctx.lease, intent=intent)
     if statements is None:  # a replay joins its original's contact
         services.contact_record_inquiry(run_id=ctx.run_id, intent=intent)
         statements = []
-    escalated = bool(state.get("escalation_reasons"))
+    escalated = policy.should_escalate(state)
     email = None
     if not escalated and state.get("final_response"):
         email, sent = runs.reply_send_once(ctx.lease, body=state["final_response"])

@@ -1,46 +1,123 @@
 """Business rules of the workflow, in one place: when a human must see a run, and how a lead is
-scored. Each escalation rule has a name; a run's `escalation_reason` lists the rules that fired.
+scored.
 
-Lead score (0-100) from explicit signals, then the tier:
+Escalation: each rule is an `EscalationRule` record in `RULES` (name, what it means, the
+operator's next step). A rule that fires gives a `Reason` (`rule`, `detail`); the run keeps them
+as `escalation_reasons` and, joined as `"rule: detail; rule: detail"`, as `escalation_reason`.
+`should_escalate(state)` is the one answer to "does this run go to a human?".
 
-| signal | points |
-|---|---|
-| seats or company size: >= 100 / >= 25 / >= 5 / fewer | 30 / 20 / 10 / 5 |
-| budget: stated amount >= 10,000 / any amount or "budget approved" | 25 / 15 |
-| timeline: now (within a month) / this quarter / later | 20 / 12 / 5 |
-| says it is urgent | 10 |
-| prior inquiries from the same sender: 2 or more / 1 | 10 / 5 |
-| intent: demo_request or upgrade / pricing or sales | 10 / 5 |
-
-`hot` >= LEAD_HOT_SCORE (60), `warm` >= LEAD_WARM_SCORE (30), else `cold`.
+Lead score (0-100): the points of each signal are the tables below (`SEATS_POINTS`,
+`BUDGET_POINTS`, `TIMELINE_POINTS`, `URGENCY_POINTS`, `PRIOR_INQUIRY_POINTS`, `INTENT_POINTS`);
+the tier is `hot` from settings.LEAD_HOT_SCORE, `warm` from settings.LEAD_WARM_SCORE, else `cold`.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
 from inquiries.models import Intent, LeadTier, Severity
 
-LOW_CONFIDENCE = "low_confidence"
-HIGH_SEVERITY = "high_severity"
-KB_NO_ANSWER = "kb_no_answer"
-MODEL_OUTPUT_INVALID = "model_output_invalid"
-MODEL_UNAVAILABLE = "model_unavailable"
 
-RULES = {
-    LOW_CONFIDENCE: "classification confidence under the threshold",
-    HIGH_SEVERITY: "support severity high or critical",
-    KB_NO_ANSWER: "the knowledge base cannot answer the question",
-    MODEL_OUTPUT_INVALID: "the model's output stayed invalid after one repair",
-    MODEL_UNAVAILABLE: "the model was unavailable past its budget and the fallback is not confident",
-}
+@dataclass(frozen=True)
+class EscalationRule:
+    name: str
+    description: str
+    next_step: str  # what the operator should do about it, shown in the handoff summary
 
 
-def reason(rule: str, detail: str) -> str:
-    return f"{rule}: {detail}"
+LOW_CONFIDENCE = EscalationRule(
+    "low_confidence", "classification confidence under the threshold",
+    "Check the intent, correct it if needed, then approve or edit the draft.")
+HIGH_SEVERITY = EscalationRule(
+    "high_severity", "support severity high or critical",
+    "Contact the sender now; involve the on-call engineer if production is affected.")
+KB_NO_ANSWER = EscalationRule(
+    "kb_no_answer", "the knowledge base cannot answer the question",
+    "Answer the question, and consider adding a knowledge-base article for it.")
+MODEL_OUTPUT_INVALID = EscalationRule(
+    "model_output_invalid", "the model's output stayed invalid after one repair",
+    "Review the built-in engine's draft; the model's answer could not be used.")
+MODEL_UNAVAILABLE = EscalationRule(
+    "model_unavailable", "the model was unavailable past its budget and the fallback is not confident",
+    "Review the built-in engine's result; check that Ollama is running.")
+
+RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
+    LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE)}
 
 
-def classification_reasons(*, confidence: float, fallback_failure: str) -> list[str]:
+@dataclass(frozen=True, eq=False)
+class Reason:
+    """One rule that fired for a run, and why. It equals its text form (`"rule: detail"`) too:
+    that is what `escalation_reason` shows."""
+
+    rule: str
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.rule}: {self.detail}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reason):
+            return (self.rule, self.detail) == (other.rule, other.detail)
+        if isinstance(other, str):
+            return self.text == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def as_dict(self) -> dict[str, str]:
+        """The form kept in the workflow state, the checkpoint and `Run.escalation_reasons`."""
+        return {"rule": self.rule, "detail": self.detail}
+
+    @classmethod
+    def of(cls, value: "Reason | Mapping[str, Any] | str") -> "Reason":
+        """A reason as stored: a `{rule, detail}` dict, or the `"rule: detail"` text that states
+        (checkpoints, recorded steps) written before reasons were structured still hold."""
+        if isinstance(value, Reason):
+            return value
+        if isinstance(value, str):
+            rule, _, detail = value.partition(":")
+            return cls(rule.strip(), detail.strip())
+        return cls(str(value["rule"]), str(value.get("detail", "")))
+
+
+def reason(rule: EscalationRule, detail: str) -> Reason:
+    return Reason(rule.name, detail)
+
+
+def reasons_of(state: Mapping[str, Any]) -> list[Reason]:
+    """The escalation reasons of a workflow state, whichever form its checkpoint stored them in."""
+    return [Reason.of(value) for value in state.get("escalation_reasons") or []]
+
+
+def should_escalate(state: Mapping[str, Any]) -> bool:
+    """Whether the run goes to a human instead of its reply being sent: some rule fired."""
+    return bool(reasons_of(state))
+
+
+def stored(reasons: Iterable[Reason]) -> list[dict[str, str]]:
+    """Reasons as the state and `Run.escalation_reasons` keep them."""
+    return [r.as_dict() for r in reasons]
+
+
+def joined(reasons: Iterable[Reason]) -> str:
+    """Reasons as `Run.escalation_reason` shows them: `"rule: detail; rule: detail"`."""
+    return "; ".join(r.text for r in reasons)
+
+
+def next_steps(reasons: Iterable[Reason]) -> list[str]:
+    """The operator's next step for each rule that fired, once each, in order."""
+    return list(dict.fromkeys(RULES[r.rule].next_step for r in reasons if r.rule in RULES))
+
+
+def classification_reasons(*, confidence: float, fallback_failure: str) -> list[Reason]:
     threshold = settings.ESCALATION_CONFIDENCE_THRESHOLD
     reasons = []
     if fallback_failure == "model_output_invalid":
@@ -59,10 +136,32 @@ def fallback_confidence(confidence: float) -> float:
     return round(confidence * 0.8, 4)
 
 
-def severity_reasons(severity: str) -> list[str]:
+def severity_reasons(severity: str) -> list[Reason]:
     if severity in (Severity.HIGH, Severity.CRITICAL):
         return [reason(HIGH_SEVERITY, f"severity {severity}")]
     return []
+
+
+def knowledge_reasons(*, answered: bool, articles_found: bool) -> list[Reason]:
+    """An FAQ the knowledge base did not answer (no article matched well enough, or the articles
+    found do not answer it) goes to a human."""
+    if answered:
+        return []
+    return [reason(KB_NO_ANSWER, "the articles found do not answer it" if articles_found else "no article matched")]
+
+
+# Lead-score tables. Bands are (at least, points), highest first: the first band the value
+# reaches gives its points; a value under every band (or unknown, -1) gives none.
+SEATS_POINTS = ((100, 30), (25, 20), (5, 10), (1, 5))  # seats, users or company size
+BUDGET_POINTS = ((10_000, 25), (0, 15))  # a stated amount; 0 is "budget approved" without one
+TIMELINE_POINTS = {"now": 20, "this_quarter": 12, "later": 5}
+URGENCY_POINTS = 10  # says it is urgent
+PRIOR_INQUIRY_POINTS = ((2, 10), (1, 5))  # earlier inquiries from the same sender
+INTENT_POINTS = {Intent.DEMO_REQUEST: 10, Intent.UPGRADE: 10, Intent.PRICING: 5, Intent.SALES: 5}
+
+
+def _band(value: int, bands: tuple[tuple[int, int], ...]) -> int:
+    return next((points for at_least, points in bands if value >= at_least), 0)
 
 
 @dataclass(frozen=True)
@@ -74,31 +173,15 @@ class LeadScore:
 
 def lead_score(*, seats: int, budget: int, timeline: str, urgent: bool, prior_inquiries: int,
                intent: str) -> LeadScore:
-    points: dict[str, int] = {}
-    if seats >= 100:
-        points["seats"] = 30
-    elif seats >= 25:
-        points["seats"] = 20
-    elif seats >= 5:
-        points["seats"] = 10
-    elif seats >= 1:
-        points["seats"] = 5
-    if budget >= 10_000:
-        points["budget"] = 25
-    elif budget >= 0:
-        points["budget"] = 15
-    timeline_points = {"now": 20, "this_quarter": 12, "later": 5}.get(timeline)
-    if timeline_points:
-        points["timeline"] = timeline_points
-    if urgent:
-        points["urgency"] = 10
-    if prior_inquiries >= 2:
-        points["prior_inquiries"] = 10
-    elif prior_inquiries == 1:
-        points["prior_inquiries"] = 5
-    intent_points = {Intent.DEMO_REQUEST: 10, Intent.UPGRADE: 10, Intent.PRICING: 5, Intent.SALES: 5}.get(intent)
-    if intent_points:
-        points["intent"] = intent_points
+    earned = {
+        "seats": _band(seats, SEATS_POINTS),
+        "budget": _band(budget, BUDGET_POINTS),
+        "timeline": TIMELINE_POINTS.get(timeline, 0),
+        "urgency": URGENCY_POINTS if urgent else 0,
+        "prior_inquiries": _band(prior_inquiries, PRIOR_INQUIRY_POINTS),
+        "intent": INTENT_POINTS.get(intent, 0),
+    }
+    points = {signal: n for signal, n in earned.items() if n}
     score = min(sum(points.values()), 100)
     if score >= settings.LEAD_HOT_SCORE:
         tier = LeadTier.HOT

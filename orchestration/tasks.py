@@ -23,10 +23,11 @@ from django.utils import timezone
 from inquiries import runs, selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
+from . import policy
 from .checkpointer import delete_threads, get_checkpointer
+from .engines.engine import Engine, engine_info
+from .engines.probe import active_backend
 from .graph import RunContext, build_graph
-from .llm.engine import Engine, engine_info
-from .llm.probe import active_backend
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +140,9 @@ def run_execute(run_id: str, *, task_id: int | None = None, on_claim=None) -> st
             state = graph.invoke(None if resume else {"run_id": thread_id, "messages": [], "escalation_reasons": [],
                                                       "fallbacks": []},
                                  config, context=context, durability=settings.LANGGRAPH_DURABILITY)
-            escalated = bool(state.get("escalation_reasons"))
+            escalated = policy.should_escalate(state)
             runs.run_finish(lease, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
-                            message=("Escalated: " + "; ".join(state["escalation_reasons"]))[:500] if escalated
+                            message=("Escalated: " + policy.joined(policy.reasons_of(state)))[:500] if escalated
                             else "Completed", carried=saver.take(thread_id))
     except runs.LeaseLost:
         logger.warning("run %s: attempt %s lost its lease to another worker; it stops here", run_id, lease.attempt)

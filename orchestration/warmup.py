@@ -11,9 +11,9 @@ logger = logging.getLogger(__name__)
 def warm() -> None:
     from django.db import connections
 
-    from .llm.classifier import get_classifier
-    from .llm.ollama import OllamaClient
-    from .llm.probe import active_backend
+    from .engines.classifier import get_classifier
+    from .engines.ollama import OllamaClient
+    from .engines.probe import active_backend
     from .tasks import reap_dead_local_workers
 
     try:

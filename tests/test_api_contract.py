@@ -1,5 +1,5 @@
-"""The public contract of DESIGN §3, over real HTTP against the running web tier (nginx, gunicorn,
-daphne) with keys configured: one test per row and per error case."""
+"""The public API contract (README.md, "The API"), over real HTTP against the running web tier
+(nginx, gunicorn, daphne) with keys configured: one test per row and per error case."""
 
 import json
 import re
@@ -17,8 +17,8 @@ ADMIN = {"X-Admin-Key": LiveStack.ADMIN_KEY}
 ENVELOPE_KEYS = {"error", "message", "details", "request_id"}
 RUN_STATUS_FIELDS = {
     "run_id", "status", "intent", "intent_confidence", "current_agent", "agent_steps", "final_response",
-    "lead_score", "lead_tier", "escalate", "escalation_reason", "created_at", "updated_at", "error",
-    "sender_name", "sender_email", "subject", "model_version", "workflow_version", "llm_backend",
+    "lead_score", "lead_tier", "escalate", "escalation_reason", "escalation_reasons", "created_at", "updated_at",
+    "error", "sender_name", "sender_email", "subject", "model_version", "workflow_version", "llm_backend",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 

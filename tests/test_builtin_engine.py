@@ -3,7 +3,7 @@
 import pytest
 
 from orchestration import policy
-from orchestration.llm import builtin
+from orchestration.engines import builtin
 
 
 @pytest.mark.parametrize(("text", "intent", "expected"), [

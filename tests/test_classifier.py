@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from orchestration.evaluation import evaluate
-from orchestration.llm import builtin
-from orchestration.llm.classifier import (
+from orchestration.engines import builtin
+from orchestration.engines.classifier import (
     DATA_DIR,
     IntentClassifier,
     read_examples,
     training_examples,
 )
+from orchestration.evaluation import evaluate
 
 HOLDOUT = Path(__file__).parent / "data" / "holdout_inquiries.jsonl"
 
@@ -98,7 +98,7 @@ def test_evaluate_classifier_refuses_a_bad_file(tmp_path):
 
 def test_evaluate_classifier_on_ollama_needs_a_reachable_model(settings):
     settings.OLLAMA_BASE_URL = "http://127.0.0.1:9"
-    from orchestration.llm.probe import probe_ollama
+    from orchestration.engines.probe import probe_ollama
 
     probe_ollama(use_cache=False)
     with pytest.raises(CommandError, match="Ollama is not usable"):

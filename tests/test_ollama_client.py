@@ -1,11 +1,11 @@
 """The Ollama client against the fake Ollama server (real HTTP, Ollama's wire format): the
-request it sends, and each fault of shared/notes/ollama-api.md §8 mapped to the right outcome."""
+request it sends, and each fault Ollama can show (docs/reliability.md) mapped to the right outcome."""
 
 import time
 
 import pytest
 
-from orchestration.llm.ollama import (
+from orchestration.engines.ollama import (
     OllamaBadRequest,
     OllamaCircuitOpen,
     OllamaClient,
@@ -14,7 +14,7 @@ from orchestration.llm.ollama import (
     json_schema,
     reset_breakers,
 )
-from orchestration.llm.types import Classification, LLMUnavailable, StructuredOutputError
+from orchestration.engines.types import Classification, LLMUnavailable, StructuredOutputError
 from tests.fake_ollama import FakeOllama
 from tests.live import CLOSED_PORT_URL
 

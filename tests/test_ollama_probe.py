@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestration.llm.probe import active_backend, probe_ollama
+from orchestration.engines.probe import active_backend, probe_ollama
 from tests.fake_ollama import FakeOllama
 
 

@@ -1,13 +1,14 @@
-"""Inquiry text and model output are untrusted (OWASP LLM01, LLM05, LLM06; reliability-rules.md §6
-API7, API10): an inquiry that tries to instruct the model cannot route outside the taxonomy,
-make a reply quote our instructions, reach another sender's data or make us fetch a URL. Runs go
-through the real workflow on PostgreSQL and Redis; the model is the fake Ollama over HTTP."""
+"""Inquiry text and model output are untrusted (OWASP LLM01, LLM05, LLM06; OWASP API Top 10
+API7, API10; docs/reliability.md, "Security"): an inquiry that tries to instruct the model
+cannot route outside the taxonomy, make a reply quote our instructions, reach another sender's
+data or make us fetch a URL. Runs go through the real workflow on PostgreSQL and Redis; the model
+is the fake Ollama over HTTP."""
 
 import pytest
 from django.core import mail
 
 from inquiries.models import Intent
-from orchestration.llm import prompts
+from orchestration.engines import prompts
 from orchestration.policy import RULES
 from tests.workflow import accept, execute, fake_ollama_engine, load_knowledge_base
 

@@ -58,8 +58,8 @@ def lower_priority(nice: int) -> None:
 
 def preload() -> None:
     """Import what every run needs and train the classifier before forking, so the workers share it."""
+    from orchestration.engines.classifier import get_classifier
     from orchestration.graph import build_graph
-    from orchestration.llm.classifier import get_classifier
 
     build_graph()
     try:

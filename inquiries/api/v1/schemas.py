@@ -1,4 +1,4 @@
-"""Request and response shapes of API v1 (DESIGN §3). Field names are the seed's."""
+"""Request and response shapes of API v1 (README.md, "The API"; the full document is /api/v1/docs)."""
 
 from typing import Any
 from uuid import UUID
@@ -89,6 +89,11 @@ class StepOut(Schema):
     attempt: int
 
 
+class EscalationReasonOut(Schema):
+    rule: str = Field(examples=["high_severity"])
+    detail: str = Field(examples=["severity critical"])
+
+
 class RunStatusOut(Schema):
     run_id: UUID
     status: RunStatus
@@ -100,7 +105,10 @@ class RunStatusOut(Schema):
     lead_score: int | None
     lead_tier: LeadTier | str
     escalate: bool
-    escalation_reason: str
+    escalation_reason: str = Field(description='The rules that fired as text: "rule: detail; rule: detail".')
+    # A default: snapshots cached before the field existed lack it.
+    escalation_reasons: list[EscalationReasonOut] = Field(
+        default=[], description="The escalation rules that fired, in order: `escalation_reason` as data.")
     created_at: str
     updated_at: str
     error: str
@@ -138,5 +146,6 @@ class ErrorOut(Schema):
 
 
 __all__ = [
-    "InquiryRequest", "WebhookResponse", "StepOut", "RunStatusOut", "RunListItem", "DeleteOut", "ErrorOut",
+    "InquiryRequest", "WebhookResponse", "StepOut", "EscalationReasonOut", "RunStatusOut", "RunListItem", "DeleteOut",
+    "ErrorOut",
 ]

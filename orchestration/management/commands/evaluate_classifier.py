@@ -2,10 +2,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from orchestration.engines.classifier import read_examples
+from orchestration.engines.engine import Engine
+from orchestration.engines.probe import probe_ollama
 from orchestration.evaluation import evaluate
-from orchestration.llm.classifier import read_examples
-from orchestration.llm.engine import Engine
-from orchestration.llm.probe import probe_ollama
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from orchestration.llm.probe import active_backend, probe_ollama
+from orchestration.engines.probe import active_backend, probe_ollama
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Ollama over httpx, as `shared/notes/ollama-api.md` §5 and §9 describe.
+"""Ollama over httpx (docs/workflow.md, "The two engines"):
 
 - `/api/chat`, streamed internally (liveness, and the deadline can act between chunks), with a
   JSON-schema `format`, `think: false`, temperature 0, a fixed seed and one constant `num_ctx`;
@@ -294,7 +294,7 @@ def parse_output(content: str, model_cls: type[M]) -> M:
 
 def json_schema(model_cls: type[BaseModel]) -> dict[str, Any]:
     """The subset of JSON Schema Ollama's grammar handles everywhere: an object of primitives and
-    enums, every property required, no $ref, anyOf, const or pattern (notes §5)."""
+    enums, every property required, no $ref, anyOf, const or pattern."""
     schema = model_cls.model_json_schema()
     properties = {}
     for name, prop in schema["properties"].items():
