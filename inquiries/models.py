@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -251,7 +251,7 @@ class Run(models.Model):
     escalation_reason = models.TextField(blank=True)
     # The rules that fired, as {rule, detail} (orchestration/policy.py); escalation_reason is their
     # text, "rule: detail; rule: detail".
-    escalation_reasons = models.JSONField(default=list, blank=True)
+    escalation_reasons = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
     handoff_summary = models.TextField(blank=True, help_text="Operator-ready summary of an escalation.")
     draft_response = models.TextField(blank=True)
     final_response = models.TextField(blank=True)

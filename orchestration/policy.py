@@ -47,30 +47,20 @@ RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
     LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE)}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Reason:
-    """One rule that fired for a run, and why. It equals its text form (`"rule: detail"`) too:
-    that is what `escalation_reason` shows."""
+    """One rule that fired for a run, and why."""
 
     rule: str
     detail: str
 
     @property
     def text(self) -> str:
+        """The form `escalation_reason` shows: `"rule: detail"`."""
         return f"{self.rule}: {self.detail}"
 
     def __str__(self) -> str:
         return self.text
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Reason):
-            return (self.rule, self.detail) == (other.rule, other.detail)
-        if isinstance(other, str):
-            return self.text == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.text)
 
     def as_dict(self) -> dict[str, str]:
         """The form kept in the workflow state, the checkpoint and `Run.escalation_reasons`."""

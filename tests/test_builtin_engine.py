@@ -53,14 +53,15 @@ def test_lead_score_thresholds(settings):
 def test_classification_rules_name_the_reason(settings):
     settings.ESCALATION_CONFIDENCE_THRESHOLD = 0.6
     assert policy.classification_reasons(confidence=0.9, fallback_failure="") == []
-    assert policy.classification_reasons(confidence=0.5, fallback_failure="") == [
-        "low_confidence: confidence 0.50 < 0.60"]
-    assert policy.classification_reasons(confidence=0.5, fallback_failure="llm_unavailable") == [
-        "model_unavailable: built-in fallback confidence 0.50 < 0.60"]
+    # `joined` is the text the run shows as escalation_reason.
+    assert policy.joined(policy.classification_reasons(confidence=0.5, fallback_failure="")) == (
+        "low_confidence: confidence 0.50 < 0.60")
+    assert policy.joined(policy.classification_reasons(confidence=0.5, fallback_failure="llm_unavailable")) == (
+        "model_unavailable: built-in fallback confidence 0.50 < 0.60")
     assert policy.classification_reasons(confidence=0.9, fallback_failure="model_output_invalid") == [
-        "model_output_invalid: classification fell back to the built-in engine"]
+        policy.Reason("model_output_invalid", "classification fell back to the built-in engine")]
     assert policy.fallback_confidence(0.9) == 0.72
-    assert policy.severity_reasons("high") == ["high_severity: severity high"]
+    assert policy.severity_reasons("high") == [policy.Reason("high_severity", "severity high")]
     assert policy.severity_reasons("medium") == []
 
 

@@ -1,5 +1,6 @@
 """`Run.escalation_reasons`: the escalation rules that fired, as {rule, detail} (`escalation_reason`
-stays their joined text). Runs escalated before it get theirs from that text."""
+stays their joined text). Runs escalated before it get theirs from that text; the database default
+keeps inserts of code that predates the column working during a rolling deploy."""
 
 from django.db import migrations, models
 
@@ -26,7 +27,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='run',
             name='escalation_reasons',
-            field=models.JSONField(blank=True, default=list),
+            field=models.JSONField(blank=True, default=list,
+                                   db_default=models.Value([], output_field=models.JSONField())),
         ),
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop),
     ]
