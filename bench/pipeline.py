@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -37,9 +36,12 @@ from pathlib import Path
 
 import aiohttp
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts.stack import Stack
+from testutils.fake_ollama import FakeOllamaProcess
+from testutils.inquiries import sample_inquiry
+from testutils.memory import pss_mb
+
 KEY = "bench_pipeline_key_0123456789abcdef"
-SAMPLES = [json.loads(line) for line in (REPO / "tests/data/holdout_inquiries.jsonl").read_text().splitlines()]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -47,17 +49,11 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def inquiry(n: int) -> dict:
-    sample = SAMPLES[n % len(SAMPLES)]
-    return {"sender_name": f"Bench {n}", "sender_email": f"bench{n}@example.com",
-            "subject": sample["subject"] or "Question", "body": sample["body"]}
-
-
 async def submit(session, url: str, n: int) -> str | None:
     headers = {"X-API-Key": KEY, "Idempotency-Key": str(uuid.uuid4())}
     for _ in range(20):
         try:
-            async with session.post(f"{url}/api/v1/webhook", json=inquiry(n), headers=headers) as response:
+            async with session.post(f"{url}/api/v1/webhook", json=sample_inquiry(n), headers=headers) as response:
                 if response.status == 200:
                     return (await response.json())["run_id"]
                 if response.status not in (429, 503):
@@ -89,108 +85,36 @@ async def send_fast(url: str, count: int, concurrency: int = 16) -> list[str]:
     return ids
 
 
-def process_children() -> dict[int, list[int]]:
-    """Every process's children, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
+def start_stack(backend: str, ollama_url: str, extra_env: dict[str, str]) -> Stack:
+    """PostgreSQL, Redis, migrated, the demo data, the web tier and one worker cluster."""
+    stack = Stack({**os.environ, "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
+                   "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "LLM_BACKEND": backend,
+                   "OLLAMA_BASE_URL": ollama_url, "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+                   **extra_env}).start()
+    try:
+        stack.manage("load_demo_data", quiet=True)
+        stack.start_web(quiet=True)
+        stack.start_worker(quiet=True)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
 
-def tree_sum_kb(roots: list[int], file: str, field: str) -> int:
-    """`field` (in kB) of /proc/PID/`file`, summed over the processes under `roots` and themselves."""
-    children, total, todo = process_children(), 0, list(roots)
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
-        try:
-            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-                if line.startswith(field):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def pss_mb(root_pid: int) -> float:
-    """Proportional set size of a process and all its descendants, in MB."""
-    return tree_sum_kb([root_pid], "smaps_rollup", "Pss:") / 1024
-
-
-class Stack:
-    def __init__(self, backend: str, ollama_url: str, extra_env: dict[str, str]):
-        from scripts.services import PostgresServer, RedisServer, free_port, scratch_base
-        from scripts.web import WebStack
-
-        self.base = scratch_base()
-        self.pg = PostgresServer(self.base / "postgres", free_port())
-        self.redis = RedisServer(self.base / "redis", free_port())
-        self.pg.start()
-        self.redis.start()
-        self.env = {**os.environ, "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url,
-                    "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
-                    "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "LLM_BACKEND": backend,
-                    "OLLAMA_BASE_URL": ollama_url,
-                    "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", **extra_env}
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
-        subprocess.run([sys.executable, "manage.py", "load_demo_data"], cwd=REPO, env=self.env, check=True,
-                       capture_output=True)
-        self.web = WebStack(env=self.env, host="127.0.0.1", port=free_port(), run_dir=self.base / "web", quiet=True)
-        self.web.start()
-        self.url = self.web.url
-        self.worker = None
-        self.start_worker()
-
-    def start_worker(self) -> None:
-        from scripts.services import WORKER_COMMAND
-
-        self.worker = subprocess.Popen([sys.executable, *WORKER_COMMAND], cwd=REPO, env=self.env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def sql(self, query: str, params=()) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(self.pg.url, autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
-
-    def wait_terminal(self, ids: list[str], timeout: float) -> tuple[float, int]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            (running,) = self.sql("SELECT count(*) FROM inquiries_run WHERE status = 'running' AND id = ANY(%s)",
-                                  [ids])[0]
-            if running == 0:
-                return time.monotonic(), 0
-            time.sleep(0.05)
-        return time.monotonic(), running
-
-    def stop_worker(self) -> None:
-        if self.worker is None:
-            return
-        self.worker.terminate()
-        try:
-            self.worker.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.worker.pid, 9)
-            self.worker.wait()
-        self.worker = None
-
-    def stop(self) -> None:
-        self.stop_worker()
-        self.web.stop()
-        self.redis.stop()
-        self.pg.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
+def wait_terminal(stack: Stack, ids: list[str], timeout: float) -> tuple[float, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (running,) = stack.sql("SELECT count(*) FROM inquiries_run WHERE status = 'running' AND id = ANY(%s)",
+                               [ids])[0]
+        if running == 0:
+            return time.monotonic(), 0
+        time.sleep(0.05)
+    return time.monotonic(), running
 
 
 def report_runs(stack: Stack, title: str, ids: list[str | None], started: float, timeout: float) -> dict:
     accepted = [i for i in ids if i]
-    finished, stuck = stack.wait_terminal(accepted, timeout)
+    finished, stuck = wait_terminal(stack, accepted, timeout)
     elapsed = finished - started
     found = {str(r[0]) for r in stack.sql("SELECT id FROM inquiries_run WHERE id = ANY(%s)", [accepted])}
     statuses = dict(stack.sql("SELECT CASE WHEN status = 'escalated' THEN status || ':' || "
@@ -233,7 +157,7 @@ class InFlight:
                                   "AND lease_owner <> ''")[0]
             if n >= self.most:
                 self.most = n
-                self.pss = max(self.pss, pss_mb(self.stack.worker.pid))
+                self.pss = max(self.pss, pss_mb(self.stack.workers[0].pid))
 
     def __enter__(self):
         self.thread.start()
@@ -276,7 +200,7 @@ def overhead(stack: Stack, runs: int) -> dict:
     caller = services.Caller(scope="bench", label="bench", ip="127.0.0.1")
     timings = []
     for n in range(runs + 10):
-        data = inquiry(n)
+        data = sample_inquiry(n)
         acceptance = services.inquiry_accept(data=data, raw_payload=data, caller=caller, idempotency_key=None,
                                              fingerprint="x")
         started = time.perf_counter()
@@ -309,8 +233,6 @@ def main() -> int:
     args = parser.parse_args()
     chosen = [s for s in args.only.split(",") if s]
 
-    from tests.fake_ollama import FakeOllamaProcess
-
     results: dict = {"cpus": os.cpu_count(), "backend": args.backend}
     base = Path(__import__("tempfile").mkdtemp(prefix="autoflow-bench-"))
     fake = FakeOllamaProcess(base, mode="ok")
@@ -318,10 +240,10 @@ def main() -> int:
     stack = None
     try:
         os.setpriority(os.PRIO_PROCESS, fake.proc.pid, 10)  # a local model server: the workers' priority
-        stack = Stack(args.backend, fake.url, {})
+        stack = start_stack(args.backend, fake.url, {})
         print(f"##### engine {args.backend}, {os.cpu_count()} CPUs, worker cluster with make run's defaults")
         ids = asyncio.run(send_fast(stack.url, 8))  # warm the workers (pools, prepared statements)
-        stack.wait_terminal([i for i in ids if i], 120)
+        wait_terminal(stack, [i for i in ids if i], 120)
         if "paced" in chosen:
             started = time.monotonic()
             ids = asyncio.run(send_paced(stack.url, args.paced, args.rate))
@@ -346,7 +268,7 @@ def main() -> int:
                   f"worker cluster PSS {sampler.pss:.0f} MB")
             fake.set_mode("ok", 0.0)
         if "overhead" in chosen:
-            stack.stop_worker()
+            stack.stop_workers()
             results["overhead"] = overhead(stack, args.overhead_runs)
     finally:
         if stack is not None:

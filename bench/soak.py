@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.soak                       # 10 minutes at 1 inquiry/s, 0.5 s per model call
     .venv/bin/python -m bench.soak --minutes 2 --rate 2
 
-The product runs as `chaos/suite.py` starts it (PostgreSQL, Redis, web tier, one worker cluster, the
-fake Ollama with `--model-delay` seconds per call) and the same signed, retrying integrator sends
-the stream. Every `--every` seconds it prints: inquiries accepted, the django-q2 queue depth, runs
+The product runs as the chaos suite starts it (chaos/product.py: PostgreSQL, Redis, web tier,
+one worker cluster, the fake Ollama with `--model-delay` seconds per call) and the same signed,
+retrying integrator (chaos/integrator.py) sends the stream. Every `--every` seconds it prints: inquiries accepted, the django-q2 queue depth, runs
 in flight, runs finished in the interval with their latency (webhook commit → terminal state)
 p50/p95, and the proportional memory (PSS) of the web tier (nginx, gunicorn, daphne with their
 children) and of the worker cluster's process tree. At the end: latency percentiles over the whole soak,
@@ -20,21 +20,12 @@ import statistics
 import sys
 import time
 
-from bench.pipeline import pct, tree_sum_kb
-from chaos.suite import Config, Integrator, Product, Stream
+from bench.pipeline import pct
+from chaos.config import Config
+from chaos.integrator import Integrator, Stream
+from chaos.product import Product
 from scripts.services import scratch_base
-
-
-def tree_rss_mb(roots: list[int]) -> float:
-    """Resident memory of the processes under `roots` (and themselves), in MB (each process's
-    own count: what a growing worker shows first)."""
-    return tree_sum_kb(roots, "status", "VmRSS:") / 1024
-
-
-def tree_pss_mb(roots: list[int]) -> float:
-    """Proportional memory of the processes under `roots` (and themselves), in MB: pages shared
-    between them (the worker cluster's forked processes) are counted once."""
-    return tree_sum_kb(roots, "smaps_rollup", "Pss:") / 1024
+from testutils.memory import tree_pss_mb
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,14 +28,15 @@ import asyncio
 import collections
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 
 import aiohttp
+
+from scripts.stack import Stack
+from testutils.fake_ollama import FakeOllamaProcess
 
 KEY = "bench_webhook_key_0123456789abcdef"
 
@@ -137,56 +138,37 @@ async def closed_model(url: str, key: str, concurrency: int, duration: float, *,
 
 
 def start_stack(workers: int, *, with_workers: bool = False, backlog: int = 0):
-    from scripts.services import (
-        WORKER_COMMAND,
-        PostgresServer,
-        RedisServer,
-        free_port,
-        scratch_base,
-    )
-    from scripts.web import WebStack
-    from tests.fake_ollama import FakeOllamaProcess
-
-    base = scratch_base()
-    pg = PostgresServer(base / "postgres", free_port())
-    redis = RedisServer(base / "redis", free_port())
-    pg.start()
-    redis.start()
-    env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "autoflow.settings",
-           "WEBHOOK_API_KEY": KEY, "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING",
-           "OLLAMA_BASE_URL": "http://127.0.0.1:9", "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
-    fake = worker = None
-    if with_workers:
-        fake = FakeOllamaProcess(base, mode="ok")
-        fake.start()
-        os.setpriority(os.PRIO_PROCESS, fake.proc.pid, 10)
-        env.update(OLLAMA_BASE_URL=fake.url, LLM_BACKEND="ollama")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True)
-    web = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=base / "web", http_workers=workers, quiet=True)
-    web.start()
-    if with_workers:
-        subprocess.run([sys.executable, "manage.py", "load_demo_data"], env=env, check=True, capture_output=True)
-        asyncio.run(closed_model(web.url, KEY, 32, 0, count=backlog, quiet=True))
-        worker = subprocess.Popen([sys.executable, *WORKER_COMMAND], env=env, start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_busy(pg.url)
-
-    def finished() -> int:
-        import psycopg
-
-        with psycopg.connect(pg.url, autocommit=True) as conn:
-            return conn.execute("SELECT count(*) FROM inquiries_run WHERE status <> 'running'").fetchone()[0]
+    stack = Stack({**os.environ, "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
+                   "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+                   "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}).start()
+    fake = None
 
     def stop():
-        if worker is not None:
-            worker.terminate()
-            worker.wait(60)
-        web.stop()
-        if fake is not None:
-            fake.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        try:
+            stack.stop_processes()
+            if fake is not None:
+                fake.stop()
+        finally:
+            stack.stop()
+
+    try:
+        if with_workers:
+            fake = FakeOllamaProcess(stack.base, mode="ok")
+            fake.start()
+            os.setpriority(os.PRIO_PROCESS, fake.proc.pid, 10)
+            stack.env.update(OLLAMA_BASE_URL=fake.url, LLM_BACKEND="ollama")
+        web = stack.start_web(http_workers=workers, quiet=True)
+        if with_workers:
+            stack.manage("load_demo_data", quiet=True)
+            asyncio.run(closed_model(web.url, KEY, 32, 0, count=backlog, quiet=True))
+            stack.start_worker(quiet=True)
+            _wait_busy(stack.env["DATABASE_URL"])
+    except BaseException:
+        stop()
+        raise
+
+    def finished() -> int:
+        return stack.sql("SELECT count(*) FROM inquiries_run WHERE status <> 'running'")[0][0]
 
     return web.url, stop, finished
 

@@ -3,8 +3,8 @@
 Starts PostgreSQL and Redis owned by the project (unless DATABASE_URL / REDIS_URL point at servers
 of yours), migrates, loads the demo data, says which model backend is in use, then runs the web
 tier (nginx in front of gunicorn for HTTP and daphne for WebSockets, see scripts/web.py) and the
-worker cluster (WORKER_COMMAND) together. Either one that dies is restarted alone, with backoff,
-while the other keeps running. Ctrl-C or SIGTERM stops everything it started, in order: web and
+worker cluster (`manage.py runcluster`) together, all on one Stack (scripts/stack.py). Either one
+that dies is restarted alone, with backoff, while the other keeps running. Ctrl-C or SIGTERM stops everything it started, in order: web and
 worker first, then Redis and PostgreSQL.
 
 A run killed without cleanup (kill -9, a lost terminal) leaves its processes to its watchdog,
@@ -24,57 +24,13 @@ import time
 from pathlib import Path
 
 from scripts import pids
-from scripts.services import (
-    REPO,
-    RUN_DIR,
-    WORKER_COMMAND,
-    ServiceError,
-    StopRequest,
-    local_services,
-    log,
-    supervise,
-)
-from scripts.web import WebStack
+from scripts.common import REPO, RUN_DIR, ServiceError, log
+from scripts.stack import Stack
+from scripts.supervise import StopRequest, supervise
 
 RECORD = RUN_DIR / "processes"
 WATCHDOG_GRACE = 10.0  # seconds a killed run's processes wait for a new run to take them over
 SERVERS = ("postgres", "redis")  # recorded under these labels: adopted by the next run
-
-
-class WorkerCluster:
-    """The worker cluster as a part of `supervise`: its main process leads a process group that
-    holds all of its processes."""
-
-    def __init__(self, env: dict[str, str]):
-        # The worker forks its processes: a connection pool opened before the fork would be
-        # shared by all of them, so it keeps plain connections whatever the environment says.
-        self.env = {**env, "DB_POOL": "false"}
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> str:
-        # Not dying with us: a killed run's processes are ended by its watchdog or the next run.
-        self.process = pids.spawn([sys.executable, *WORKER_COMMAND], label="worker", die_with_parent=False,
-                                  cwd=REPO, env=self.env)
-        return f"pid {self.process.pid}"
-
-    def crashed(self) -> str | None:
-        status = pids.exited(self.process)
-        return None if status is None else f"the worker cluster (pid {self.process.pid}) exited with {status}"
-
-    def end_crashed(self) -> None:
-        pids.end_group(self.process)
-
-    def restart(self) -> str:
-        return self.start()
-
-    def identities(self) -> list[pids.Proc]:
-        main = self.process and pids.identify(self.process.pid, "worker")
-        return pids.family([main]) if main else []
-
-    def stop(self) -> None:
-        # The main process only: it stops its own processes, in order; stragglers are killed after.
-        if self.process:
-            pids.stop_children([(self.process, signal.SIGTERM)], timeout=35)
 
 
 class Ledger:
@@ -140,49 +96,45 @@ def _start_watchdog(supervisor: pids.Proc) -> subprocess.Popen:
         )
 
 
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True,
-                   preexec_fn=pids.dying_with_parent())
-
-
 def _serve(stop: StopRequest, ledger: Ledger, earlier_servers: list[pids.Proc]) -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
-    with local_services(
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+    with Stack(
+        env,
         persistent=True,
         pg_port=int(os.environ.get("AUTOFLOW_PG_PORT", "54329")),
         redis_port=int(os.environ.get("AUTOFLOW_REDIS_PORT", "63799")),
-        want_postgres=not os.environ.get("DATABASE_URL"),
-        want_redis=not os.environ.get("REDIS_URL"),
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
         die_with_parent=False,
-    ) as services:
-        ours = services.identities()
-        ledger.sources = [services.identities]
+        migrate=False,  # after the servers of an earlier run are dealt with, below
+    ) as stack:
+        ours = stack.identities()
+        ledger.sources = [stack.identities]
         stale = [server for server in earlier_servers if server not in ours]
         if stale and (ended := pids.end(stale, timeout=30)):
             log(f"stopped the {_summary(ended)} left by an earlier run")
         ledger.save()
 
-        env = {**os.environ, **services.env, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "load_demo_data")
-        _manage(env, "llm_status")
+        stack.migrate(quiet=False)
+        stack.manage("load_demo_data")
+        stack.manage("llm_status")
         if stop.requested:
             return 0
-        web = WebStack(env=env, host=host, port=int(port), run_dir=RUN_DIR / "web", die_with_parent=False)
-        worker = WorkerCluster(env)
-        ledger.sources += [web.identities, worker.identities]
         try:
-            web.start()
-            log(f"worker cluster started ({worker.start()})")
+            web = stack.start_web(host=host, port=int(port), run_dir=RUN_DIR / "web")
+            ledger.sources.append(web.identities)
+            worker = stack.start_worker()
+            ledger.sources.append(worker.identities)
+            log(f"worker cluster started (pid {worker.pid})")
             ledger.save()
             log(f"AutoFlow is up: {web.url}/ (console /console/, admin /admin/). Ctrl-C stops it.")
             return supervise(stop, {"web tier": web, "worker cluster": worker}, tick=ledger.tick)
         finally:
             log("stopping web and worker")
-            web.stop()
-            worker.stop()
+            stack.stop_processes()
             log("stopping local servers")
 
 

@@ -8,8 +8,8 @@ sync-to-async hop is several times slower than WSGI workers (docs/benchmarks.md)
 buffers slow clients, caps body and header sizes, sets X-Real-IP for rate limiting, and answers
 its own errors (upstream down, too large) with the same JSON envelope as the app.
 
-Used by `make run` (scripts/run.py), the end-to-end tests (tests/live.py) and bench/, and run
-on its own (`python -m scripts.web`, the container's command) where the database is elsewhere.
+Used through scripts/stack.py by `make run` (scripts/run.py), the end-to-end tests
+(testutils/live.py), bench/ and chaos/, and run on its own (`python -m scripts.web`, the container's command) where the database is elsewhere.
 """
 
 import os
@@ -21,18 +21,17 @@ import time
 from pathlib import Path
 
 from scripts import pids
-from scripts.services import (
+from scripts.common import (
     REPO,
     RUN_DIR,
     ServiceError,
-    StopRequest,
     free_port,
     hand_over,
     log,
     port_open,
     service_user,
-    supervise,
 )
+from scripts.supervise import StopRequest, supervise
 
 NGINX_CONF = """\
 worker_processes 1;

@@ -88,8 +88,8 @@ def _close_checkpointer_pool(django_db_setup):
 
 @pytest.fixture(scope="session")
 def live():
-    """One live AutoFlow for the API contract tests (see tests/live.py)."""
-    from tests.live import live_stack
+    """One live AutoFlow for the API contract tests (see testutils/live.py)."""
+    from testutils.live import live_stack
 
     with live_stack() as stack:
         yield stack

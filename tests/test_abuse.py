@@ -1,4 +1,4 @@
-"""Abuse at the edge (OWASP API4, reliability-rules.md §6), over real HTTP through nginx, gunicorn
+"""Abuse at the edge (OWASP API4, docs/reliability.md), over real HTTP through nginx, gunicorn
 and daphne: every hostile request gets a clear error in the envelope, stores nothing, and leaves
 the server answering everybody else with bounded memory."""
 
@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from bench.soak import tree_rss_mb
-from tests.test_api_contract import KEY, assert_error, inquiry
+from testutils.inquiries import KEY, assert_error, inquiry
+from testutils.memory import tree_rss_mb
 
 pytestmark = pytest.mark.services
 

@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 
 from inquiries.events import run_event_record
 from inquiries.models import ApiClient, KnowledgeArticle, Run, RunEventType
-from tests.factories import make_inquiry, make_run, make_step
+from testutils.factories import make_inquiry, make_run, make_step
 
 pytestmark = pytest.mark.django_db
 

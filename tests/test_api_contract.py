@@ -1,5 +1,5 @@
-"""The public API contract (README.md, "The API"), over real HTTP against the running web tier
-(nginx, gunicorn, daphne) with keys configured: one test per row and per error case."""
+"""The public contract (docs/api.md), over real HTTP against the running web tier (nginx, gunicorn,
+daphne) with keys configured: one test per row and per error case."""
 
 import json
 import re
@@ -8,27 +8,17 @@ import uuid
 import httpx
 import pytest
 
-from tests.live import LiveStack
+from testutils.inquiries import ADMIN, KEY, assert_error, inquiry
+from testutils.live import LiveStack
 
 pytestmark = pytest.mark.services
 
-KEY = {"X-API-Key": LiveStack.WEBHOOK_KEY}
-ADMIN = {"X-Admin-Key": LiveStack.ADMIN_KEY}
-ENVELOPE_KEYS = {"error", "message", "details", "request_id"}
 RUN_STATUS_FIELDS = {
     "run_id", "status", "intent", "intent_confidence", "current_agent", "agent_steps", "final_response",
     "lead_score", "lead_tier", "escalate", "escalation_reason", "escalation_reasons", "created_at", "updated_at",
     "error", "sender_name", "sender_email", "subject", "model_version", "workflow_version", "llm_backend",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-def inquiry(**overrides) -> dict:
-    body = {"sender_name": "Ada Lovelace", "sender_email": "ada@example.com", "subject": "Pricing for 40 seats",
-            "body": "Hello, what would the Growth plan cost us for 40 seats, billed annually?",
-            "metadata": {"crm_id": "0031x00000ABC", "form": "contact"}}
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
@@ -40,16 +30,6 @@ def api(live):
 def submit(api, body=None, headers=None, **kwargs) -> httpx.Response:
     return api.post("/api/v1/webhook", json=inquiry() if body is None else body, headers={**KEY, **(headers or {})},
                     **kwargs)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS
-    assert body["error"] == code
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 # --- POST /api/v1/webhook -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Accepted means durable (DESIGN §4), proven with real processes: concurrent duplicates make one
-run; with Redis stopped intake still answers 200 and reads fall back to PostgreSQL; with PostgreSQL
-stopped intake answers 503 + Retry-After, and every run_id ever answered 200 exists afterwards."""
+"""Accepted means durable (docs/workflow.md, "Durability"), proven with real processes: concurrent
+duplicates make one run; with Redis stopped intake still answers 200 and reads fall back to
+PostgreSQL; with PostgreSQL stopped intake answers 503 + Retry-After, and every run_id ever
+answered 200 exists afterwards."""
 
 import concurrent.futures
 import uuid
@@ -8,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.live import live_stack, wait_for
-from tests.test_api_contract import KEY, inquiry
+from testutils.inquiries import KEY, inquiry
+from testutils.live import live_stack, wait_for
 
 pytestmark = pytest.mark.services
 

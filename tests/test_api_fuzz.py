@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.test_api_contract import ADMIN, KEY
+from testutils.inquiries import ADMIN, KEY
 
 pytestmark = pytest.mark.services
 

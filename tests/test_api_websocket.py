@@ -12,8 +12,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from scripts.services import REPO
-from tests.live import LiveStack
-from tests.test_api_contract import KEY, inquiry
+from testutils.inquiries import KEY, inquiry
+from testutils.live import LiveStack
 
 pytestmark = pytest.mark.services
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from scripts.services import REPO
-from tests.fake_ollama import fake_ollama_process
-from tests.live import kill_worker, live_stack, start_worker
+from testutils.fake_ollama import fake_ollama_process
+from testutils.live import kill_worker, live_stack, start_worker
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import make_inquiry, make_run
+from testutils.factories import make_inquiry, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_inquiry_text_is_escaped(auditor_client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-# --- Pages of issue 5 ----------------------------------------------------------------------------
+# --- Pages -----------------------------------------------------------------------------------------
 
 def _escalated_run(**fields):
     return make_run(inquiry=make_inquiry(subject="Production down", sender_email="tom@shop.example"),
@@ -80,7 +80,7 @@ def test_history_answers_htmx_with_only_the_results(auditor_client):
 
 
 def test_run_page_shows_header_timeline_reply_and_events(auditor_client):
-    from tests.factories import make_step
+    from testutils.factories import make_step
 
     run = _escalated_run()
     make_step(run=run, sequence=1, node="classify_intent", duration_ms=40)

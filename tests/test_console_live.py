@@ -11,7 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from scripts.services import REPO
-from tests.factories import make_inquiry, make_run, make_step
+from testutils.aio import run_async
+from testutils.factories import make_inquiry, make_run, make_step
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,20 +22,6 @@ django.setup()
 from inquiries.realtime import publish_run_event
 sys.exit(0 if publish_run_event(sys.argv[1], {"type": "step"}) else 1)
 """
-
-
-def run_async(scenario):
-    """Run a scenario, then close the database connections its sync_to_async thread opened
-    (else the test database cannot be dropped at the end)."""
-    from django.db import connections
-
-    async def wrapped():
-        try:
-            return await scenario()
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(wrapped())
 
 
 def communicator(run_id, user) -> WebsocketCommunicator:

@@ -19,7 +19,7 @@ from autoflow.redis_client import get_redis, reset_redis_pool
 from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.models import IdempotencyRecord, Inquiry, Run, RunEvent
 from inquiries.signatures import SignatureError, verify_signature
-from tests.test_api_contract import inquiry
+from testutils.inquiries import inquiry
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ import pytest
 
 from scripts import pids
 from scripts.services import REPO
-from tests.fake_ollama import FakeOllamaProcess
+from testutils.fake_ollama import FakeOllamaProcess
 
 pytestmark = pytest.mark.services
 

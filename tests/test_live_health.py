@@ -1,32 +1,20 @@
 """/health against really stopped and restarted PostgreSQL and Redis servers, through a real
 web server process (daphne), as an operator's monitoring would see it."""
 
-import shutil
-
 import httpx
 import pytest
 
-from scripts.services import PostgresServer, RedisServer, free_port, scratch_base
-from tests.live import base_env, start_web, wait_for
+from scripts.stack import Stack
+from testutils.live import base_env, serve, wait_for
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def stack():
-    base = scratch_base()
-    pg = PostgresServer(base / "postgres", free_port())
-    redis = RedisServer(base / "redis", free_port())
-    pg.start()
-    redis.start()
-    web = start_web(base_env(DATABASE_URL=pg.url, REDIS_URL=redis.url), base / "web")
-    try:
-        yield web.url, pg, redis
-    finally:
-        web.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    """Its own servers (these tests stop them); /health needs no tables, so no migration."""
+    with Stack(base_env(), migrate=False) as local:
+        yield serve(local).url, local.pg, local.redis
 
 
 def _health(url: str) -> dict:

@@ -18,7 +18,7 @@ import pytest
 from scripts import pids
 from scripts.run import RECORD, WATCHDOG_GRACE
 from scripts.services import REPO, PostgresServer, RedisServer, free_port, port_open, scratch_base
-from tests.live import admin_login, base_env, stop, wait_for
+from testutils.live import admin_login, base_env, stop, wait_for
 
 pytestmark = pytest.mark.services
 

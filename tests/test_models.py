@@ -19,7 +19,7 @@ from inquiries.models import (
     RunEvent,
     RunEventType,
 )
-from tests.factories import make_inquiry, make_run, make_step
+from testutils.factories import make_inquiry, make_run, make_step
 
 pytestmark = pytest.mark.django_db
 

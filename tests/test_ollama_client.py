@@ -1,5 +1,5 @@
 """The Ollama client against the fake Ollama server (real HTTP, Ollama's wire format): the
-request it sends, and each fault Ollama can show (docs/reliability.md) mapped to the right outcome."""
+request it sends, and each fault a real Ollama server shows mapped to the right outcome."""
 
 import time
 
@@ -15,8 +15,8 @@ from orchestration.engines.ollama import (
     reset_breakers,
 )
 from orchestration.engines.types import Classification, LLMUnavailable, StructuredOutputError
-from tests.fake_ollama import FakeOllama
-from tests.live import CLOSED_PORT_URL
+from testutils.fake_ollama import FakeOllama
+from testutils.live import CLOSED_PORT_URL
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 
 from orchestration.engines.probe import active_backend, probe_ollama
-from tests.fake_ollama import FakeOllama
+from testutils.fake_ollama import FakeOllama
 
 
 @pytest.fixture

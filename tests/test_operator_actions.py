@@ -6,7 +6,7 @@ from django.core import mail
 
 from inquiries import services
 from inquiries.models import Contact, OutboundEmail, Run
-from tests.workflow import accept, execute, load_knowledge_base
+from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

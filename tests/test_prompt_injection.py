@@ -1,8 +1,8 @@
-"""Inquiry text and model output are untrusted (OWASP LLM01, LLM05, LLM06; OWASP API Top 10
-API7, API10; docs/reliability.md, "Security"): an inquiry that tries to instruct the model
-cannot route outside the taxonomy, make a reply quote our instructions, reach another sender's
-data or make us fetch a URL. Runs go through the real workflow on PostgreSQL and Redis; the model
-is the fake Ollama over HTTP."""
+"""Inquiry text and model output are untrusted (OWASP LLM01, LLM05, LLM06, API7, API10;
+docs/reliability.md): an inquiry that tries to instruct the model cannot route outside the
+taxonomy, make a reply quote our instructions, reach another sender's data or make us fetch a
+URL. Runs go through the real workflow on PostgreSQL and Redis; the model is the fake Ollama
+over HTTP."""
 
 import pytest
 from django.core import mail
@@ -10,7 +10,7 @@ from django.core import mail
 from inquiries.models import Intent
 from orchestration.engines import prompts
 from orchestration.policy import RULES
-from tests.workflow import accept, execute, fake_ollama_engine, load_knowledge_base
+from testutils.workflow import accept, execute, fake_ollama_engine, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

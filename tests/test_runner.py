@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from scripts.services import REPO
-from tests.fake_ollama import FakeOllamaProcess
-from tests.live import kill_worker, live_stack, start_web, start_worker
+from testutils.fake_ollama import FakeOllamaProcess
+from testutils.live import kill_worker, live_stack, start_web, start_worker
 
 TERMINAL = ("completed", "escalated", "error")
 
@@ -223,7 +223,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing():
 
     from inquiries import runs
     from inquiries.models import Run, RunStep
-    from tests.workflow import accept
+    from testutils.workflow import accept
 
     run = accept(subject="Free trial", body="How long is the trial?")
     lease = runs.run_claim(run_id=run.pk, owner="host:1:100", hold_seconds=25, max_attempts=3)
@@ -250,7 +250,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing():
 def test_the_heartbeat_renews_only_the_leases_its_worker_holds():
     from inquiries import runs
     from inquiries.models import Run
-    from tests.workflow import accept
+    from testutils.workflow import accept
 
     mine, theirs = accept(subject="Mine", body="Trial?"), accept(subject="Theirs", body="Trial?")
     runs.run_claim(run_id=mine.pk, owner="host:1:100", hold_seconds=1, max_attempts=3)
@@ -268,7 +268,7 @@ def test_each_node_commits_the_checkpoint_of_the_node_before_it(settings):
     """Durability `sync` keeps a checkpoint per node although none is written on its own."""
     from django.db import connection
 
-    from tests.workflow import accept, execute
+    from testutils.workflow import accept, execute
 
     run = accept(subject="Free trial", body="How long is the free trial?")
     assert execute(run) in ("completed", "escalated")
@@ -296,7 +296,7 @@ def test_a_task_whose_run_another_worker_holds_comes_back_when_that_lease_would_
 
     from inquiries.models import Run
     from orchestration import tasks
-    from tests.workflow import accept
+    from testutils.workflow import accept
 
     run = accept(subject="Free trial", body="How long is the trial?")
     [task] = [t for t in OrmQ.objects.all() if t.task["args"] == (str(run.pk),)]

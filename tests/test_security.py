@@ -1,4 +1,4 @@
-"""Security (issue 6; reliability-rules.md §6): who may call what, over every route there is;
+"""Security (docs/reliability.md): who may call what, over every route there is;
 CSRF on every console form; untrusted text inert in the console, admin and e-mail; secrets out
 of logs and error bodies. Abuse at the edge (nginx, sizes, slow clients, floods) is in
 tests/test_abuse.py, prompt injection in tests/test_prompt_injection.py."""
@@ -15,8 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.models import OutboundEmail
-from tests.factories import make_inquiry, make_run, make_step
-from tests.test_console_live import run_async
+from testutils.aio import run_async
+from testutils.factories import make_inquiry, make_run, make_step
 
 WEBHOOK_KEY = "wk_security_matrix_0123456789abcdef"
 ADMIN_KEY = "ak_security_matrix_fedcba9876543210"

@@ -15,8 +15,8 @@ import pytest
 import websockets
 
 from scripts.services import REPO
-from tests.fake_ollama import fake_ollama_process
-from tests.live import LiveStack, kill_worker, live_stack, start_worker
+from testutils.fake_ollama import fake_ollama_process
+from testutils.live import LiveStack, kill_worker, live_stack, start_worker
 
 pytestmark = pytest.mark.services
 

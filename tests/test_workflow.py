@@ -13,7 +13,7 @@ from inquiries.hotstate import run_key, steps_key
 from inquiries.models import Contact, LeadScoreEntry, OutboundEmail, Run, RunEvent, RunStep
 from orchestration import tasks
 from orchestration.checkpointer import get_checkpointer
-from tests.workflow import accept, execute, load_knowledge_base
+from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ the escalation rule that names it."""
 import pytest
 from django.core import mail
 
-from tests.fake_ollama import FakeOllama
-from tests.workflow import accept, execute, fake_ollama_engine
+from testutils.fake_ollama import FakeOllama
+from testutils.workflow import accept, execute, fake_ollama_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,18 +1,18 @@
-"""Helpers for tests that run AutoFlow as real processes (web server, worker, `make run`)."""
+"""Helpers for tests (and chaos/) that run AutoFlow as real processes (web tier, workers,
+`make run`), on the one local stack of scripts/stack.py."""
 
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
 
 from scripts import pids
-from scripts.services import REPO, WORKER_COMMAND, free_port
+from scripts.common import free_port
+from scripts.stack import Stack, spawn_worker
 from scripts.web import WebStack
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
@@ -80,17 +80,16 @@ def admin_login(base: str, username: str, password: str) -> httpx.Client:
     return client
 
 
-def start_worker(stack: "LiveStack", log_path=None) -> subprocess.Popen:
-    """The worker cluster (WORKER_COMMAND) on the stack, leading its own process group and dying
-    with this process; its output goes to `log_path`, or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT
-    is set."""
+def start_worker(stack, log_path=None) -> subprocess.Popen:
+    """The worker cluster on `stack.env` (scripts/stack.py's spawn_worker: its own process group,
+    dying with this process); its output goes to `log_path`, or nowhere unless
+    AUTOFLOW_TEST_WEB_OUTPUT is set."""
     if log_path is not None:
         output = open(log_path, "ab")  # noqa: SIM115 - the child keeps it; closed here after the fork
     else:
         output = subprocess.DEVNULL if not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT") else None
     try:
-        return pids.spawn([sys.executable, *WORKER_COMMAND], label="worker", cwd=REPO, env=stack.env,
-                          stdout=output, stderr=subprocess.STDOUT if log_path else output)
+        return spawn_worker(stack.env, stdout=output, stderr=subprocess.STDOUT if log_path else output)
     finally:
         if log_path is not None:
             output.close()
@@ -110,75 +109,46 @@ def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         raise subprocess.TimeoutExpired(worker.args, 30)
 
 
-class LiveStack:
+def serve(stack: Stack, *, output=None) -> WebStack:
+    """The stack's web tier as the tests run it (see start_web), ready."""
+    web = stack.start_web(http_workers=2, quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"), output=output)
+    wait_for(f"{web.url}/health/live")
+    return web
+
+
+class LiveStack(Stack):
     """AutoFlow as real processes on its own PostgreSQL and Redis (which tests may stop), migrated,
-    behind the real web tier. Keys are configured as production would have them."""
+    behind the real web tier. Keys are configured as production would have them. Started when
+    made; `stop()` ends it. Server data lives in `base_dir`, or in a scratch folder removed on stop."""
 
     WEBHOOK_KEY = "wk_live_test_key_0123456789abcdef"
     ADMIN_KEY = "ak_live_test_key_fedcba9876543210"
     ORIGIN = "https://crm.example.com"
 
-    def __init__(self, base_dir, *, web_log=None, **overrides: str):
-        from scripts.services import PostgresServer, RedisServer
-
+    def __init__(self, base_dir=None, *, web_log=None, **overrides: str):
+        super().__init__(base_env(
+            WEBHOOK_API_KEY=self.WEBHOOK_KEY, AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m",
+            CORS_ORIGINS=self.ORIGIN, WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
+        ), base_dir=base_dir)
         self.base_dir = base_dir
         self.web_log = web_log  # a path: the web tier's output goes there
-        self.pg = PostgresServer(base_dir / "postgres", free_port())
-        self.redis = RedisServer(base_dir / "redis", free_port())
-        self.pg.start()
+        self.start()
         try:
-            self.redis.start()
-            self._configure(overrides)
+            if web_log:
+                with open(web_log, "ab") as output:  # the children keep their own descriptors
+                    serve(self, output=output)
+            else:
+                serve(self)
         except BaseException:
-            self.redis.stop()
-            self.pg.stop()
+            self.stop()
             raise
-
-    def _configure(self, overrides: dict[str, str]) -> None:
-        self.env = base_env(
-            DATABASE_URL=self.pg.url, REDIS_URL=self.redis.url, WEBHOOK_API_KEY=self.WEBHOOK_KEY,
-            AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m", CORS_ORIGINS=self.ORIGIN,
-            WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
-        )
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
-        if self.web_log:
-            with open(self.web_log, "ab") as output:  # the children keep their own descriptors
-                self.web = start_web(self.env, self.base_dir / "web", output=output)
-        else:
-            self.web = start_web(self.env, self.base_dir / "web")
-        self.url = self.web.url
-
-    def sql(self, query: str, params=()) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(self.pg.url, autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
-
-    def redis_client(self):
-        import redis
-
-        return redis.Redis.from_url(self.redis.url, decode_responses=True)
-
-    def stop(self) -> None:
-        try:
-            self.web.stop()
-        finally:
-            try:
-                self.redis.stop()
-            finally:
-                self.pg.stop()
 
 
 @contextlib.contextmanager
 def live_stack(**overrides: str):
     """A LiveStack in a scratch folder, removed afterwards."""
-    from scripts.services import scratch_base
-
-    base = scratch_base()
-    stack = LiveStack(base, **overrides)
+    stack = LiveStack(**overrides)
     try:
         yield stack
     finally:
         stack.stop()
-        shutil.rmtree(base, ignore_errors=True)

@@ -1,5 +1,6 @@
-"""A fake Ollama HTTP server for tests: real HTTP on a loopback port, Ollama's wire format
-(shared/notes/ollama-api.md §1, §3, §8), with knobs for the faults a real server shows.
+"""A fake Ollama HTTP server for tests, bench/ and chaos/: real HTTP on a loopback port, Ollama's
+wire format (GET /api/version and /api/tags; POST /api/chat, streamed as NDJSON or not, with a
+JSON-schema `format`), with knobs for the faults a real server shows.
 
 `fake.faults` is a queue: each chat request takes the next fault, then `fake.mode` applies.
 Faults: ok, slow (headers after `fake.delay` s), 500, 503, 404, 400, invalid_json, fenced,
@@ -240,7 +241,7 @@ class FakeOllamaProcess:
     def start(self) -> str:
         self.port_file.unlink(missing_ok=True)
         self.proc = pids.spawn(
-            [sys.executable, "-m", "tests.fake_ollama", str(self.port_file), self.mode, str(self.delay), str(self.port)],
+            [sys.executable, "-m", "testutils.fake_ollama", str(self.port_file), self.mode, str(self.delay), str(self.port)],
             label="fake-ollama", cwd=Path(__file__).resolve().parent.parent)
         deadline = time.monotonic() + 20
         while not (self.port_file.exists() and self.port_file.read_text()):
@@ -276,7 +277,7 @@ def fake_ollama_process(folder, *, mode: str = "ok", delay: float = 0.0):
 
 def main() -> None:
     """Serve a fake Ollama on a port for tests that run the worker as another process:
-    `python -m tests.fake_ollama PORT_FILE [MODE] [DELAY] [PORT]` writes the URL to PORT_FILE."""
+    `python -m testutils.fake_ollama PORT_FILE [MODE] [DELAY] [PORT]` writes the URL to PORT_FILE."""
     fake = FakeOllama(port=int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     if len(sys.argv) > 2:
         fake.mode = sys.argv[2]

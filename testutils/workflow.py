@@ -39,7 +39,7 @@ def fake_ollama_engine(settings):
     from autoflow.redis_client import get_redis
     from orchestration.engines.ollama import reset_breakers
     from orchestration.engines.probe import probe_ollama
-    from tests.fake_ollama import FakeOllama
+    from testutils.fake_ollama import FakeOllama
 
     settings.LLM_BACKEND = "ollama"
     settings.OLLAMA_RETRY_INITIAL_SECONDS = 0.01
