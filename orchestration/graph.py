@@ -1,10 +1,10 @@
-"""The workflow (DESIGN §5): the seed's LangGraph graph, run with `thread_id = run_id` on the
+"""The workflow (docs/workflow.md): a LangGraph graph, run with `thread_id = run_id` on the
 PostgreSQL checkpointer.
 
     classify_intent ─route_by_intent─▶ faq_node | lead_node | support_node
         ─route_after_agent─▶ handoff_node | synthesize_response_node ─▶ log_audit
 
-Every node, as it finishes, records its step through `inquiries.runs.run_step_record`: one
+Every node, as it finishes, records its step through `inquiries.services.run_step_record`: one
 PostgreSQL round trip (step row, run fields, `step` event, the previous node's checkpoint, all
 guarded by the run's lease), then one Redis round trip (snapshot, step list, live event). A node's
 step has a fixed key, so a run resumed after a crash that re-enters a node whose step is already
@@ -24,9 +24,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from inquiries import runs, selectors, services
+from inquiries import selectors, services
 from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
-from inquiries.runs import Lease
+from inquiries.services import Lease
 
 from . import policy
 from .llm import builtin
@@ -89,7 +89,7 @@ class StepResult:
     outcome: Outcome | None = None
     run_fields: dict[str, Any] = field(default_factory=dict)
     agent: str = ""
-    # The step's side effects, as statements that commit with its step (inquiries/runs.py).
+    # The step's side effects, as statements that commit with its step (inquiries/services/crm.py, email.py).
     statements: list = field(default_factory=list)
 
 
@@ -119,7 +119,7 @@ def node(agent: str) -> Callable:
                       "engine answered", {"node": name, "failure": result.outcome.failure,
                                           "detail": result.outcome.detail})] if fallback else []
             state_update = {k: _jsonable(v) for k, v in result.update.items()}
-            runs.run_step_record(
+            services.run_step_record(
                 ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
                 output=result.output, inputs=result.inputs,
                 outputs={"state": state_update, **result.details,
@@ -217,7 +217,7 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
         output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
         outcome=outcome, details={"signals": signals},
         run_fields={"lead_score": scored.score, "lead_tier": scored.tier},
-        statements=runs.lead_score_statements(ctx.lease, score=scored.score, tier=scored.tier, signals=signals),
+        statements=services.lead_score_statements(ctx.lease, score=scored.score, tier=scored.tier, signals=signals),
     )
 
 
@@ -327,14 +327,14 @@ def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
 def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
     """Record the sender in the CRM and, unless the run escalates, send the customer the reply."""
     intent = state.get("intent", "")
-    statements = runs.contact_statements(ctx.lease, intent=intent)
+    statements = services.contact_statements(ctx.lease, intent=intent)
     if statements is None:  # a replay joins its original's contact
         services.contact_record_inquiry(run_id=ctx.run_id, intent=intent)
         statements = []
     escalated = bool(state.get("escalation_reasons"))
     email = None
     if not escalated and state.get("final_response"):
-        email, sent = runs.reply_send_once(ctx.lease, body=state["final_response"])
+        email, sent = services.reply_send_once(ctx.lease, body=state["final_response"])
         statements += sent
     if escalated:
         action = "Escalated: no reply is sent until an operator approves it"
