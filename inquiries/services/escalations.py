@@ -3,6 +3,8 @@
 The console calls these; each is a run event. An action that does not apply to the run as it is
 raises `ActionRefused` with the reason, which the console shows."""
 
+from typing import TypeVar
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,12 +17,14 @@ from .email import outbound_email_send_once
 from .intake import Acceptance, Caller, inquiry_accept
 
 RUN_GONE = "This run no longer exists."
+_T = TypeVar("_T")
 
 
-def _found(run: Run | None) -> Run:
-    if run is None:
+def _found(value: _T | None) -> _T:
+    """The run (or its e-mail), unless the run was deleted meanwhile."""
+    if value is None:
         raise ActionRefused(RUN_GONE)
-    return run
+    return value
 
 
 def _escalated_run_for_update(run_id) -> Run:
