@@ -197,7 +197,7 @@ def overhead(stack: Stack, runs: int) -> dict:
             return engine.Outcome(canned["draft_reply"], "builtin", "stub")
 
     tasks.Engine = InstantEngine
-    caller = services.Caller(scope="bench", label="bench", ip="127.0.0.1")
+    caller = services.Caller(identity="bench", label="bench", ip="127.0.0.1")
     timings = []
     for n in range(runs + 10):
         data = sample_inquiry(n)

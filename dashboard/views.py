@@ -117,7 +117,7 @@ def submit(request: HttpRequest) -> HttpResponse:
         form = InquiryForm(request.POST)
         if form.is_valid():
             data = {k: v.strip() for k, v in form.cleaned_data.items()}
-            caller = services.Caller(scope=f"user:{request.user.pk}", label=f"user:{request.user.get_username()}",
+            caller = services.Caller(identity=f"user:{request.user.pk}", label=f"user:{request.user.get_username()}",
                                      ip=client_ip(request) or "")
             acceptance = services.inquiry_accept(data=data, raw_payload=data, caller=caller, idempotency_key=None,
                                                  fingerprint="", source=InquirySource.CONSOLE, actor=request.user)

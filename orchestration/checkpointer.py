@@ -8,7 +8,8 @@ the settings): only the types of our state may be loaded.
 
 While a run executes (`carry`), the saver does not write its checkpoints itself. `put` and
 `put_writes` record their statements, and the runner sends them in the same round trip and the same
-transaction as the run's next step (inquiries/services.py `run_step_record`, `run_finish`). With
+transaction as the run's next step (inquiries/services/runs.py `run_step_record`,
+`run_finish_under_lease`). With
 durability `sync` LangGraph hands a checkpoint over before the next node starts, so each node's
 statement commits the checkpoint of the node before it. A crash loses at most the newest
 checkpoint, and that node's step row (committed by the node itself) replays its result on resume.

@@ -7,7 +7,7 @@ PostgreSQL checkpointer.
 Whether a run escalates is `policy.should_escalate(state)`; the nodes only add the `Reason`s the
 policy gives them (kept in the state as `{rule, detail}` dicts).
 
-Every node, as it finishes, records its step through `inquiries.runs.run_step_record`: one
+Every node, as it finishes, records its step through `inquiries.services.run_step_record`: one
 PostgreSQL round trip (step row, run fields, `step` event, the previous node's checkpoint, all
 guarded by the run's lease), then one Redis round trip (snapshot, step list, live event). A node's
 step has a fixed key, so a run resumed after a crash that re-enters a node whose step is already
@@ -21,16 +21,15 @@ from datetime import datetime
 from typing import Annotated, Any, TypedDict
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from inquiries import runs, selectors, services
-from inquiries.models import INTENT_FAMILY, Family, Inquiry, Run, RunEventType, Severity
-from inquiries.runs import Lease
+from inquiries import selectors, services
+from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
+from inquiries.services import Lease
 
 from . import policy
 from .engines import builtin
@@ -95,7 +94,7 @@ class StepResult:
     outcome: Outcome | None = None
     run_fields: dict[str, Any] = field(default_factory=dict)
     agent: str = ""
-    # The step's side effects, as statements that commit with its step (inquiries/runs.py).
+    # The step's side effects, as statements that commit with its step (inquiries/services/crm.py, email.py).
     statements: list = field(default_factory=list)
 
 
@@ -125,7 +124,7 @@ def node(agent: str) -> Callable:
                       "engine answered", {"node": name, "failure": result.outcome.failure,
                                           "detail": result.outcome.detail})] if fallback else []
             state_update = {k: _jsonable(v) for k, v in result.update.items()}
-            runs.run_step_record(
+            services.run_step_record(
                 ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
                 output=result.output, inputs=result.inputs,
                 outputs={"state": state_update, **result.details,
@@ -225,7 +224,7 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
         output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
         outcome=outcome, details={"signals": signals},
         run_fields={"lead_score": scored.score, "lead_tier": scored.tier},
-        statements=runs.lead_score_statements(ctx.lease, score=scored.score, tier=scored.tier, signals=signals),
+        statements=services.lead_score_statements(ctx.lease, score=scored.score, tier=scored.tier, signals=signals),
     )
 
 
@@ -312,17 +311,6 @@ def handoff_summary(state: AgentState, ctx: RunContext) -> str:
     ])
 
 
-def _escalation_reasons_statement(ctx: RunContext, reasons: list[policy.Reason]) -> runs.Statement:
-    """Write `Run.escalation_reasons` with the step that writes `escalation_reason`. A statement
-    of the step because `runs.RUN_STEP_FIELDS` does not list the field; the leased run gets the
-    value too, so the step's snapshot carries it."""
-    value = policy.stored(reasons)
-    ctx.lease.run.escalation_reasons = value
-    field_ = Run._meta.get_field("escalation_reasons")
-    return ("UPDATE inquiries_run SET escalation_reasons = %s WHERE id = %s",
-            [field_.get_db_prep_save(value, connection), ctx.lease.run_id])
-
-
 @node(agent="handoff")
 def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
     """Hand the run to an operator: a summary with each rule's next step, and a draft no one is sent yet."""
@@ -335,9 +323,9 @@ def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
         update={"draft": draft, "escalated": True, "fallbacks": _fallbacks(state, outcome, "handoff")},
         action="Handed off to an operator: " + ", ".join(r.rule for r in reasons),
         output=summary, outcome=outcome,
-        run_fields={"escalate": True, "escalation_reason": policy.joined(reasons), "handoff_summary": summary,
+        run_fields={"escalate": True, "escalation_reason": policy.joined(reasons),
+                    "escalation_reasons": policy.stored(reasons), "handoff_summary": summary,
                     "draft_response": draft},
-        statements=[_escalation_reasons_statement(ctx, reasons)],
     )
 
 
@@ -345,14 +333,14 @@ def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
 def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
     """Send the customer the reply (unless the run escalates) and record the sender in the CRM."""
     intent = state.get("intent", "")
-    statements = runs.contact_statements(ctx.lease, intent=intent)
+    statements = services.contact_statements(ctx.lease, intent=intent)
     if statements is None:  # a replay joins its original's contact
         services.contact_record_inquiry(run_id=ctx.run_id, intent=intent)
         statements = []
     escalated = policy.should_escalate(state)
     email = None
     if not escalated and state.get("final_response"):
-        email, sent = runs.reply_send_once(ctx.lease, body=state["final_response"])
+        email, sent = services.reply_send_once(ctx.lease, body=state["final_response"])
         statements += sent
     if escalated:
         action = "Escalated: no reply is sent until an operator approves it"

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from inquiries import runs, selectors, services, taskqueue
+from inquiries import selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
 from . import policy
@@ -112,9 +112,9 @@ def run_execute(run_id: str, *, task_id: int | None = None, on_claim=None) -> st
     runner's hook that puts the run under its worker's heartbeat."""
     owner = worker_name()
     backend = active_backend()
-    lease = runs.run_claim(run_id=run_id, owner=owner, hold_seconds=lease_hold_seconds(),
-                           max_attempts=settings.RUN_MAX_ATTEMPTS, engine=engine_info(backend), task_id=task_id)
-    if isinstance(lease, runs.Busy):
+    lease = services.run_claim(run_id=run_id, owner=owner, hold_seconds=lease_hold_seconds(),
+                               max_attempts=settings.RUN_MAX_ATTEMPTS, engine=engine_info(backend), task_id=task_id)
+    if isinstance(lease, services.Busy):
         # Another worker holds the run. Its lease may yet lapse (that worker died): this task is
         # then what takes the run up, so it comes back when the lease would end.
         if task_id is not None:
@@ -141,10 +141,11 @@ def run_execute(run_id: str, *, task_id: int | None = None, on_claim=None) -> st
                                                       "fallbacks": []},
                                  config, context=context, durability=settings.LANGGRAPH_DURABILITY)
             escalated = policy.should_escalate(state)
-            runs.run_finish(lease, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
-                            message=("Escalated: " + policy.joined(policy.reasons_of(state)))[:500] if escalated
-                            else "Completed", carried=saver.take(thread_id))
-    except runs.LeaseLost:
+            services.run_finish_under_lease(
+                lease, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
+                message=("Escalated: " + policy.joined(policy.reasons_of(state)))[:500] if escalated
+                else "Completed", carried=saver.take(thread_id))
+    except services.LeaseLost:
         logger.warning("run %s: attempt %s lost its lease to another worker; it stops here", run_id, lease.attempt)
         return "lease_lost"
     except Exception as exc:

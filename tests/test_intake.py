@@ -17,8 +17,8 @@ from django_q.models import OrmQ
 
 from autoflow.redis_client import get_redis, reset_redis_pool
 from inquiries.api.v1.auth import forget_cached_clients
+from inquiries.api.v1.signatures import SignatureError, verify_signature
 from inquiries.models import IdempotencyRecord, Inquiry, Run, RunEvent
-from inquiries.signatures import SignatureError, verify_signature
 from testutils.inquiries import inquiry
 
 pytestmark = pytest.mark.django_db
@@ -234,7 +234,7 @@ def test_rate_limits_fail_open_when_redis_is_down(client, settings):
 def test_a_failure_inside_the_transaction_leaves_nothing_behind(client, settings, monkeypatch):
     settings.WEBHOOK_API_KEY = ""
 
-    from inquiries import services
+    from inquiries.services import intake as services
 
     real = services._intake_sql
 

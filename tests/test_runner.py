@@ -221,12 +221,12 @@ def test_two_machines_share_the_queue_and_the_survivor_finishes_the_orphans(stac
 def test_a_worker_that_lost_its_lease_writes_nothing():
     from django.utils import timezone
 
-    from inquiries import runs
+    from inquiries import services
     from inquiries.models import Run, RunStep
     from testutils.workflow import accept
 
     run = accept(subject="Free trial", body="How long is the trial?")
-    lease = runs.run_claim(run_id=run.pk, owner="host:1:100", hold_seconds=25, max_attempts=3)
+    lease = services.run_claim(run_id=run.pk, owner="host:1:100", hold_seconds=25, max_attempts=3)
     assert lease is not None
     assert lease.attempt == 1
     # Presumed dead, it was taken over: another worker holds attempt 2.
@@ -234,11 +234,11 @@ def test_a_worker_that_lost_its_lease_writes_nothing():
     marker = ("UPDATE inquiries_run SET current_agent = 'zombie' WHERE id = %s", [run.pk])
 
     now = timezone.now()
-    with pytest.raises(runs.LeaseLost):
-        runs.run_step_record(lease, key="classify_intent", node="classify_intent", agent="classifier",
-                             action="Classified", started_at=now, finished_at=now, hold_seconds=25, carried=[marker])
-    with pytest.raises(runs.LeaseLost):
-        runs.run_finish(lease, status="completed", carried=[marker])
+    with pytest.raises(services.LeaseLost):
+        services.run_step_record(lease, key="classify_intent", node="classify_intent", agent="classifier",
+                                 action="Classified", started_at=now, finished_at=now, hold_seconds=25, carried=[marker])
+    with pytest.raises(services.LeaseLost):
+        services.run_finish_under_lease(lease, status="completed", carried=[marker])
 
     run.refresh_from_db()
     assert (run.status, run.current_agent, run.lease_owner) == ("running", "queued", "host:1:200")
@@ -248,15 +248,15 @@ def test_a_worker_that_lost_its_lease_writes_nothing():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_only_the_leases_its_worker_holds():
-    from inquiries import runs
+    from inquiries import services
     from inquiries.models import Run
     from testutils.workflow import accept
 
     mine, theirs = accept(subject="Mine", body="Trial?"), accept(subject="Theirs", body="Trial?")
-    runs.run_claim(run_id=mine.pk, owner="host:1:100", hold_seconds=1, max_attempts=3)
-    runs.run_claim(run_id=theirs.pk, owner="host:1:200", hold_seconds=1, max_attempts=3)
+    services.run_claim(run_id=mine.pk, owner="host:1:100", hold_seconds=1, max_attempts=3)
+    services.run_claim(run_id=theirs.pk, owner="host:1:200", hold_seconds=1, max_attempts=3)
 
-    held = runs.leases_renew(owner="host:1:100", run_ids=[mine.pk, theirs.pk], task_ids=[], hold_seconds=25)
+    held = services.leases_renew(owner="host:1:100", run_ids=[mine.pk, theirs.pk], task_ids=[], hold_seconds=25)
 
     assert held == {str(mine.pk)}
     leases = dict(Run.objects.filter(pk__in=[mine.pk, theirs.pk]).values_list("lease_owner", "lease_expires_at"))

@@ -18,7 +18,7 @@ def accept(*, subject: str, body: str, sender_name: str = "Dana Lee", sender_ema
            key: str | None = None) -> Run:
     data = {"sender_name": sender_name, "sender_email": sender_email, "subject": subject, "body": body}
     acceptance = services.inquiry_accept(
-        data=data, raw_payload=data, caller=services.Caller(scope="tests", label="tests", ip="127.0.0.1"),
+        data=data, raw_payload=data, caller=services.Caller(identity="tests", label="tests", ip="127.0.0.1"),
         idempotency_key=key or str(uuid.uuid4()), fingerprint=str(uuid.uuid4()),
     )
     return Run.objects.get(pk=acceptance.run_id)

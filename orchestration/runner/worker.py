@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from autoflow.redis_client import hot
-from inquiries import runs, taskqueue
+from inquiries import services, taskqueue
 from orchestration import tasks
 from orchestration.checkpointer import conninfo
 
@@ -45,7 +45,7 @@ def prepare_connection(sender, connection, **kwargs) -> None:
 # last fraction of a second of worker commits: always a suffix, as if the worker had died that
 # much earlier, and its runs resume from what remains (the lease and the step keys make that safe).
 # The one write that must be durable before anything is done, the reply e-mail's row, commits
-# synchronously (inquiries/runs.py `reply_send_once`). Intake always commits synchronously: its
+# synchronously (inquiries/services/email.py `reply_send_once`). Intake always commits synchronously: its
 # 200 promises the run. RUN_SYNCHRONOUS_COMMIT=true makes every worker commit wait as well.
 
 
@@ -167,8 +167,7 @@ class Worker:
         if left:
             logger.warning("worker %s stops with %s runs unfinished; handing them back", self.owner, len(left))
             try:
-                runs.send([("UPDATE inquiries_run SET lease_expires_at = now() WHERE lease_owner = %s "
-                            "AND status = 'running'", [self.owner])])
+                services.leases_hand_back(owner=self.owner)
                 taskqueue.release(task_ids=[s.task_id for s in left])
             except Exception as exc:  # their leases expire on their own
                 self._complain("handing runs back failed", exc)
@@ -206,8 +205,8 @@ class Worker:
                 logger.warning("worker %s: %s runs past RUN_TIMEOUT_SECONDS; their leases are left to expire",
                                self.owner, stuck)
             try:
-                runs.leases_renew(owner=self.owner, run_ids=[s.run_id for s in live if s.run_id],
-                                  task_ids=[s.task_id for s in live], hold_seconds=tasks.lease_hold_seconds())
+                services.leases_renew(owner=self.owner, run_ids=[s.run_id for s in live if s.run_id],
+                                      task_ids=[s.task_id for s in live], hold_seconds=tasks.lease_hold_seconds())
             except Exception as exc:
                 self._complain("renewing leases failed", exc)
             finally:

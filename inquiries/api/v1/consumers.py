@@ -17,14 +17,14 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 
 
-def _authorised(scope, token: str | None) -> bool:
+def _authorised(asgi_scope, token: str | None) -> bool:
     from autoflow.websocket_security import is_same_site
     from inquiries.api.v1.auth import identify
 
     if not settings.WEBHOOK_API_KEY:
         return True
-    user = scope.get("user")
-    if user is not None and user.is_authenticated and user.is_active and user.is_staff and is_same_site(scope):
+    user = asgi_scope.get("user")
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff and is_same_site(asgi_scope):
         return True
     return identify(token) is not None
 

@@ -1,6 +1,11 @@
-"""Every API error answers with the one envelope: {error, message, details, request_id}."""
+"""Every API error answers with the one envelope: {error, message, details, request_id}.
+
+Domain code raises typed errors (inquiries/errors.py) that know nothing of HTTP; `ANSWERS` is
+the one place that gives each its status and headers (docs/api.md lists them per route)."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
@@ -8,9 +13,46 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from autoflow.errors import error_response, internal_message
-from inquiries.errors import ApiError, ErrorCode
+from inquiries.errors import (
+    DomainError,
+    ErrorCode,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InvalidJson,
+    InvalidRequest,
+    InvalidSignature,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+from . import ratelimit
 
 logger = logging.getLogger("autoflow.api")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the API answers a domain error: its status, and the headers the error's fields make."""
+
+    status: int
+    headers: Callable[[DomainError], dict[str, str]] = lambda exc: {}
+
+
+ANSWERS: dict[type[DomainError], Answer] = {
+    InvalidRequest: Answer(422),
+    InvalidJson: Answer(422),
+    UnsupportedMediaType: Answer(415),
+    PayloadTooLarge: Answer(413),
+    Unauthorized: Answer(401, lambda exc: {"WWW-Authenticate": f'ApiKey header="{exc.key_header}"'}),
+    InvalidSignature: Answer(401),
+    RateLimited: Answer(429, lambda exc: {
+        **ratelimit.headers(limit=exc.limit, remaining=exc.remaining, reset=exc.reset),
+        "Retry-After": str(exc.retry_after)}),
+    IdempotencyKeyReused: Answer(422),
+    IdempotencyKeyInProgress: Answer(409, lambda exc: {"Retry-After": str(exc.retry_after)}),
+}
 
 _HTTP_CODES = {
     400: ErrorCode.VALIDATION_ERROR, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN,
@@ -36,9 +78,12 @@ def _clean_validation_errors(errors) -> list[dict]:
 
 
 def register_error_handlers(api: NinjaAPI) -> None:
-    @api.exception_handler(ApiError)
-    def on_api_error(request, exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers)
+    @api.exception_handler(DomainError)
+    def on_domain_error(request, exc: DomainError):
+        answer = next((ANSWERS[cls] for cls in type(exc).__mro__ if cls in ANSWERS), None)
+        if answer is None:  # an error no route should let through (e.g. ActionRefused): a bug
+            return on_unexpected(request, exc)
+        return error_response(answer.status, exc.code, exc.message, details=exc.details, headers=answer.headers(exc))
 
     @api.exception_handler(ValidationError)
     def on_validation_error(request, exc: ValidationError):

@@ -5,9 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router
 
 from inquiries import services
-from inquiries.api.v1.auth import IntakeGate
+from inquiries.api.v1.gate import IntakeGate
 from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse, without_nul
-from inquiries.errors import ApiError, ErrorCode
+from inquiries.errors import InvalidRequest
 
 router = Router(tags=["webhook"])
 
@@ -50,8 +50,8 @@ def create_inquiry(
 ):
     key = idempotency_key if idempotency_key is not None else request.webhook_id
     if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1–255 printable ASCII characters.",
-                       details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid format", "type": "value_error"}])
+        raise InvalidRequest("Idempotency-Key must be 1–255 printable ASCII characters.",
+                             details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid format", "type": "value_error"}])
     accepted = services.inquiry_accept(
         data=payload.model_dump(), raw_payload=without_nul(request.parsed_json), caller=request.auth,
         idempotency_key=key, fingerprint=services.body_fingerprint(request.body),

@@ -1,0 +1,65 @@
+"""Writes. Interfaces call one of these; each keeps its own transaction and invariants.
+
+    clients      API clients and their keys
+    intake       webhook intake: an inquiry accepted once per idempotency key
+    leases       a run's lease: claim, renew, release, hand back, reap; the lease guard
+    runs         what happens to a run: a step recorded, the run finished, deleted
+    crm          contacts and lead scores
+    email        the reply e-mail, sent at most once
+    escalations  operator actions on escalated runs
+
+`from inquiries import services; services.run_claim(...)`: every name below is the same object
+as in its module.
+"""
+
+from inquiries.errors import ActionRefused
+
+from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT
+from ._pipeline import Statement, send
+from .clients import api_client_create, api_client_set_active
+from .crm import contact_record_inquiry, contact_statements, lead_score_statements
+from .email import outbound_email_send_once, reply_send_once, reply_subject
+from .escalations import run_assign, run_draft_update, run_replay, run_reply_approve, run_resolve
+from .intake import Acceptance, Caller, body_fingerprint, inquiry_accept
+from .leases import (
+    HOLD_LEASE_SQL,
+    LEASE_LOST_SQLSTATE,
+    Busy,
+    Lease,
+    LeaseLost,
+    leases_hand_back,
+    leases_renew,
+    run_claim,
+    run_release,
+    runs_reap,
+    send_held,
+)
+from .runs import (
+    STEP_EVENT,
+    STEP_EVENT_RUN_FIELDS,
+    run_delete,
+    run_finish_under_lease,
+    run_finish_without_lease,
+    run_step_record,
+)
+
+__all__ = [
+    # clients
+    "api_client_create", "api_client_set_active",
+    # intake
+    "Acceptance", "Caller", "body_fingerprint", "inquiry_accept",
+    # leases
+    "HOLD_LEASE_SQL", "LEASE_LOST_SQLSTATE", "Busy", "Lease", "LeaseLost", "leases_hand_back", "leases_renew",
+    "run_claim", "run_release", "runs_reap", "send_held",
+    # runs
+    "RUN_STEP_FIELDS", "STEP_EVENT", "STEP_EVENT_RUN_FIELDS", "TERMINAL_EVENT", "run_delete",
+    "run_finish_under_lease", "run_finish_without_lease", "run_step_record",
+    # crm
+    "contact_record_inquiry", "contact_statements", "lead_score_statements",
+    # email
+    "outbound_email_send_once", "reply_send_once", "reply_subject",
+    # escalations
+    "ActionRefused", "run_assign", "run_draft_update", "run_replay", "run_reply_approve", "run_resolve",
+    # pipelined SQL
+    "Statement", "send",
+]

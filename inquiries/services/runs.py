@@ -1,0 +1,132 @@
+"""What happens to a run: a workflow step recorded, the run finished (by its worker under the
+lease, or by anyone else without it), the run deleted.
+
+A leased write is one round trip to PostgreSQL and then one to Redis:
+- PostgreSQL: the change's statements go out pipelined, as one transaction, led by the lease
+  guard (leases.py `send_held`): a worker whose lease was taken over writes nothing. The
+  LangGraph checkpoint statements that the run's saver recorded travel in the same transaction
+  (`carried`, orchestration/checkpointer.py).
+- Redis, once committed: the run's snapshot (kept current in memory: the lease makes this worker
+  the run's only writer), its step list and the live event, in one pipeline (inquiries/hotstate.py).
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from inquiries import hotstate, realtime, selectors, taskqueue
+from inquiries.models import Inquiry, Run, RunEventType, RunStatus, RunStep
+
+from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT, best_effort, end_locked, locked_run
+from ._pipeline import Statement, event, insert, update_run
+from .leases import Lease, send_held
+
+STEP_EVENT = "step"
+# What a `step` event says of its run besides the step (the terminal event carries all of it).
+STEP_EVENT_RUN_FIELDS = ("run_id", "status", "current_agent", "intent", "intent_confidence", "updated_at")
+
+
+def run_step_record(lease: Lease, *, key: str, node: str, agent: str, action: str, output: str = "",
+                    inputs: dict | None = None, outputs: dict | None = None, llm_backend: str = "", model: str = "",
+                    prompt_tokens: int | None = None, completion_tokens: int | None = None, started_at,
+                    finished_at, error: str = "", run_fields: dict[str, Any] | None = None,
+                    notes: Iterable[tuple[RunEventType, str, dict]] = (), hold_seconds: float,
+                    statements: Sequence[Statement] = (), carried: Sequence[Statement] = ()) -> RunStep:
+    """Record one finished workflow step with its run fields, its `step` event (and `notes`, other
+    events of the step, before it) and the step's own `statements` (its side effects), renewing
+    the lease: one round trip, one transaction."""
+    run_fields = dict(run_fields or {})
+    unknown = set(run_fields) - RUN_STEP_FIELDS
+    if unknown:
+        raise ValueError(f"a step may not set {sorted(unknown)}")
+    now = timezone.now()
+    run_id = lease.run_id
+    sequence = len(lease.steps) + 1
+    duration = max(int((finished_at - started_at).total_seconds() * 1000), 0)
+    step = RunStep(run_id=run_id, sequence=sequence, key=key, node=node, agent=agent, action=action[:200],
+                   output=output, inputs=inputs or {}, outputs=outputs or {}, llm_backend=llm_backend,
+                   model=model[:200], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                   duration_ms=duration, attempt=lease.attempt, error=error, started_at=started_at,
+                   finished_at=finished_at)
+    events = [event(run_id, type, message, data, at=now) for type, message, data in notes]
+    events.append(event(run_id, RunEventType.STEP, f"{node}: {action}", {"sequence": sequence, "node": node}, at=now))
+    results = send_held(lease, [
+        update_run(run_id, {**run_fields, "current_agent": node, "updated_at": now},
+                   extra=f"lease_expires_at = now() + make_interval(secs => {float(hold_seconds)})"),
+        insert(step, returning="id"),
+        *statements,
+        *(insert(e) for e in events),
+        *carried,
+    ])
+    step.id = results[2][0][0]  # after the guard and the run's update
+    for name, value in run_fields.items():
+        setattr(lease.run, name, value)
+    lease.run.current_agent, lease.run.updated_at = node, now
+    lease.steps.append(step)
+    payload, step_data = lease.snapshot(), selectors.step_payload(step)
+    message = {"type": STEP_EVENT, "step": step_data, "run": {k: payload[k] for k in STEP_EVENT_RUN_FIELDS}}
+    transaction.on_commit(best_effort(lambda: hotstate.run_progress(
+        payload, step=step_data, events=[(realtime.run_group(run_id), realtime.run_event_message(message))])))
+    return step
+
+
+def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
+                           carried: Sequence[Statement] = ()) -> None:
+    """The worker ends its leased run `completed` or `escalated` with its terminal event, and
+    removes its task from the queue: one round trip, one transaction."""
+    if status not in (RunStatus.COMPLETED, RunStatus.ESCALATED):
+        raise ValueError(f"{status!r} is not how a workflow ends")
+    now = timezone.now()
+    run = lease.run
+    values = {"status": status, "finished_at": now, "current_agent": "done", "lease_owner": "",
+              "lease_expires_at": None, "updated_at": now}
+    if status == RunStatus.ESCALATED:
+        values["escalate"] = True
+    event_type = RunEventType.COMPLETED if status == RunStatus.COMPLETED else RunEventType.ESCALATED
+    ack = taskqueue.ack_statement(lease.task_id)
+    send_held(lease, [
+        update_run(run.pk, values),
+        insert(event(run.pk, event_type, message or RunStatus(status).label,
+                     {"error_code": "", "escalation_reason": run.escalation_reason}, at=now)),
+        *([ack] if ack else []),
+        *carried,
+    ])
+    for name, value in values.items():
+        setattr(run, name, value)
+    payload = lease.snapshot()
+    events = [(realtime.run_group(run.pk), realtime.run_event_message({"type": TERMINAL_EVENT[status], "run": payload})),
+              (realtime.RUNS_GROUP, realtime.run_listed_message(run.pk, new=False))]
+    transaction.on_commit(best_effort(lambda: hotstate.run_progress(payload, events=events)))
+
+
+def run_finish_without_lease(*, run_id, status: str, fields: dict[str, Any] | None = None, message: str = "",
+                             error_code: str = "", error: str = "") -> bool:
+    """End a run (completed, escalated or error) without holding its lease, the row locked
+    instead. Idempotent: an ended run stays as it ended."""
+    if status not in TERMINAL_EVENT:
+        raise ValueError(f"{status!r} is not a terminal status")
+    unknown = set(fields or {}) - RUN_STEP_FIELDS
+    if unknown:
+        raise ValueError(f"cannot set {sorted(unknown)} when finishing")
+    with transaction.atomic():
+        run = locked_run(run_id)
+        if run is None or run.is_terminal:
+            return False
+        end_locked(run, status=status, fields=fields, message=message, error_code=error_code, error=error)
+    return True
+
+
+def run_delete(*, run_id) -> bool:
+    """Delete a run with its steps, events and Redis keys; its inquiry goes too when no other run uses it."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return False
+        claims = list(run.idempotency_records.values_list("scope", "key"))
+        inquiry_id = run.inquiry_id
+        run.delete()
+        Inquiry.objects.filter(pk=inquiry_id, runs__isnull=True).delete()
+    hotstate.run_forget(run_id, claims)
+    return True
