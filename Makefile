@@ -9,7 +9,7 @@ help:
 	@echo "make run      install what is missing, start PostgreSQL, Redis, web and worker (Ctrl-C stops)"
 	@echo "make test     install what is missing, run linter and the whole test suite on throw-away servers"
 	@echo "make chaos    the chaos suite at full length: every fault on real processes (about 9 min)"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff, and the one-way import contracts (import-linter, pyproject.toml)"
 	@echo "make services start only the local PostgreSQL and Redis of .run/ and print their URLs"
 	@echo "make lock     re-resolve requirements.lock and requirements-dev.lock from pyproject.toml"
 	@echo "make clean    remove .venv and .run (local server data)"
@@ -31,6 +31,7 @@ install-test:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -8,8 +8,9 @@ class AutoflowConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_finished
 
+        from core.request_id import clear_request_id
+
         from . import checks  # noqa: F401  (registers the system checks)
-        from .request_id import clear_request_id
 
         # After Django's own response logging (django.request), which must still carry the id.
         request_finished.connect(clear_request_id, dispatch_uid="autoflow.clear_request_id")

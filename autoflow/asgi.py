@@ -23,7 +23,7 @@ refuse_to_start_on_errors()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Each route checks its own Origin rule (autoflow/websocket_security.py).
+        # Each route checks its own Origin rule (core/websocket_security.py).
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

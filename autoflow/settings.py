@@ -57,7 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "autoflow.middleware.RequestIDMiddleware",
+    "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -286,7 +286,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-# Addresses of our own reverse proxy, whose X-Real-IP names the client (see autoflow/client_ip.py).
+# Addresses of our own reverse proxy, whose X-Real-IP names the client (see core/client_ip.py).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
 CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
@@ -322,16 +322,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "autoflow.logging.RequestIDFilter"},
-        "redact_pii": {"()": "autoflow.logging.RedactPIIFilter"},
+        "request_id": {"()": "core.logging.RequestIDFilter"},
+        "redact_pii": {"()": "core.logging.RedactPIIFilter"},
     },
     "formatters": {
         "text": {
-            "()": "autoflow.logging.UTCFormatter",
+            "()": "core.logging.UTCFormatter",
             "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
         },
         "json": {
-            "()": "autoflow.logging.JSONFormatter",
+            "()": "core.logging.JSONFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
         },
     },

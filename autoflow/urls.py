@@ -16,5 +16,5 @@ urlpatterns = [
     path("console/", include("dashboard.urls")),
 ]
 
-handler404 = "autoflow.errors.not_found"
-handler500 = "autoflow.errors.server_error"
+handler404 = "autoflow.views.not_found"
+handler500 = "autoflow.views.server_error"

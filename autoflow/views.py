@@ -1,9 +1,11 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .health import check_database, health_report
+from core.errors import error_response
+from orchestration.health import check_database, health_report
 
 DISCOVERY = {"message": "AutoFlow API", "docs": "/api/v1/docs", "health": "/health"}
 
@@ -42,3 +44,23 @@ def health_ready(request: HttpRequest) -> JsonResponse:
 def docs_redirect(request: HttpRequest) -> HttpResponse:
     return redirect("/api/v1/docs", permanent=False)
 
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    if request.path.startswith(("/api/", "/health")):
+        return False
+    return request.get_preferred_type(["application/json", "text/html"]) == "text/html"
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler: the JSON envelope for API clients, the HTML page for browsers."""
+    if _wants_html(request):
+        return defaults.page_not_found(request, exception)
+    return error_response(404, "not_found", f"Nothing at {request.path}.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler: the JSON envelope for API clients, the HTML page for browsers."""
+    if _wants_html(request):
+        return defaults.server_error(request)
+    return error_response(500, "internal_error", "Internal server error. Quote the request id when reporting it.")

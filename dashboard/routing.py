@@ -1,6 +1,6 @@
 from django.urls import path
 
-from autoflow.websocket_security import same_site_only
+from core.websocket_security import same_site_only
 
 from .consumers import RunListConsumer, RunTimelineConsumer
 

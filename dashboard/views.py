@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from autoflow.client_ip import client_ip
-from autoflow.health import health_report
+from core.client_ip import client_ip
 from inquiries import selectors, services
 from inquiries.models import InquirySource, Run
+from orchestration.health import health_report
 
 from . import charts
 from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ResolveForm

@@ -13,6 +13,8 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from core.timestamps import utc_iso
+
 from . import services
 from .models import (
     ApiClient,
@@ -86,7 +88,7 @@ def _csv_safe(value) -> str:
     """Neutralise spreadsheet formulas: inquiry text is untrusted (CSV injection)."""
     text = "" if value is None else str(value)
     if isinstance(value, datetime):
-        text = value.isoformat().replace("+00:00", "Z")
+        text = utc_iso(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

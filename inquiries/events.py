@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from autoflow.request_id import get_request_id
+from core.request_id import get_request_id
 
 from .models import Run, RunEvent, RunEventType
 

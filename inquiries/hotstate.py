@@ -1,6 +1,6 @@
 """The Redis hot plane of runs (DESIGN §4): TTL'd snapshots, step lists, idempotency cache.
 
-Every function here may fail silently (the breaker in autoflow.redis_client): callers always
+Every function here may fail silently (the breaker in core.redis_client): callers always
 have PostgreSQL to fall back on, so losing Redis loses speed, not data.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from autoflow.redis_client import hot
+from core.redis_client import hot
 
 
 def run_key(run_id) -> str:

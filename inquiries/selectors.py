@@ -1,6 +1,5 @@
 """Reads. Interfaces (API, console, admin) call these instead of building querysets themselves."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
@@ -8,42 +7,7 @@ from django.db.models import Count, Q, QuerySet
 
 from . import hotstate
 from .models import Run, RunStatus, RunStep
-
-
-def iso(moment: datetime | None) -> str:
-    """ISO 8601 in UTC with a Z, at the database's precision: stable between polls."""
-    if moment is None:
-        return ""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def step_payload(step: RunStep) -> dict[str, Any]:
-    return {
-        "agent": step.agent, "action": step.action, "output": step.output,
-        "timestamp": iso(step.finished_at), "node": step.node, "sequence": step.sequence,
-        "duration_ms": step.duration_ms, "model": step.model, "llm_backend": step.llm_backend,
-        "prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
-        "inputs": step.inputs, "outputs": step.outputs, "error": step.error, "attempt": step.attempt,
-    }
-
-
-def run_status_payload(run: Run, steps: list[RunStep] | None = None) -> dict[str, Any]:
-    """The public RunStatus of a run: the same dict goes to Redis, the API and WebSockets."""
-    if steps is None:
-        steps = list(run.steps.order_by("sequence"))
-    inquiry = run.inquiry
-    return {
-        "run_id": str(run.id), "status": run.status, "intent": run.intent,
-        "intent_confidence": run.intent_confidence, "current_agent": run.current_agent,
-        "agent_steps": [step_payload(s) for s in steps], "final_response": run.final_response,
-        "lead_score": run.lead_score, "lead_tier": run.lead_tier, "escalate": run.escalate,
-        "escalation_reason": run.escalation_reason, "escalation_reasons": run.escalation_reasons,
-        "created_at": iso(run.created_at),
-        "updated_at": iso(run.updated_at), "error": run.error, "sender_name": inquiry.sender_name,
-        "sender_email": inquiry.sender_email, "subject": inquiry.subject,
-        "model_version": run.model_version, "workflow_version": run.workflow_version,
-        "llm_backend": run.llm_backend,
-    }
+from .payloads import run_status_payload, step_payload
 
 
 def run_get(*, run_id) -> Run | None:
@@ -90,15 +54,6 @@ def run_list(*, status: str = "", intent: str = "", q: str = "") -> QuerySet[Run
             | Q(inquiry__subject__icontains=q)
         )
     return runs
-
-
-def run_list_item(run: Run) -> dict[str, Any]:
-    return {
-        "run_id": str(run.id), "status": run.status, "intent": run.intent,
-        "sender_name": run.inquiry.sender_name, "sender_email": run.inquiry.sender_email,
-        "subject": run.inquiry.subject, "created_at": iso(run.created_at), "updated_at": iso(run.updated_at),
-        "escalate": run.escalate, "lead_tier": run.lead_tier,
-    }
 
 
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:
@@ -238,7 +193,7 @@ def worker_clusters() -> list[dict[str, Any]]:
     heartbeat): host, processes, runs in flight and slots. Empty when none reports (or Redis is down)."""
     import json
 
-    from autoflow.redis_client import hot
+    from core.redis_client import hot
 
     def read(r) -> list[str]:
         keys = sorted(r.scan_iter(match="autoflow:worker:*", count=500))

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from autoflow.redis_client import get_redis, reset_redis_pool
+from core.redis_client import get_redis, reset_redis_pool
 from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.api.v1.signatures import SignatureError, verify_signature
 from inquiries.models import IdempotencyRecord, Inquiry, Run, RunEvent

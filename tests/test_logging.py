@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from autoflow.logging import JSONFormatter, RequestIDFilter, UTCFormatter
-from autoflow.request_id import reset_request_id, set_request_id
+from core.logging import JSONFormatter, RequestIDFilter, UTCFormatter
+from core.request_id import reset_request_id, set_request_id
 
 
 def _record(message: str = "hello") -> logging.LogRecord:
@@ -87,7 +87,7 @@ def test_every_request_writes_an_access_line_with_its_id(client, caplog):
 # --- LOG_REDACT_PII ---------------------------------------------------------------------------------
 
 def test_redaction_replaces_e_mail_addresses_and_phone_numbers_only():
-    from autoflow.logging import redact_pii
+    from core.logging import redact_pii
 
     assert redact_pii("from dana.lee+crm@example.co.uk, call +1 (415) 555-0100 or 020 7946 0958") == (
         "from [email], call [phone] or [phone]")
@@ -97,7 +97,7 @@ def test_redaction_replaces_e_mail_addresses_and_phone_numbers_only():
 
 
 def test_the_filter_redacts_message_arguments_tracebacks_and_extra_fields():
-    from autoflow.logging import RedactPIIFilter
+    from core.logging import RedactPIIFilter
 
     try:
         raise ValueError("bad address dana@example.com")

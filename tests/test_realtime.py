@@ -42,7 +42,7 @@ def test_events_wait_for_the_commit(django_capture_on_commit_callbacks):
 def test_a_message_published_in_a_redis_pipeline_reaches_the_group():
     """The worker sends live events as a PUBLISH inside its snapshot pipeline (inquiries/hotstate.py):
     the bytes must be exactly what the channel layer's subscribers decode."""
-    from autoflow.redis_client import get_redis
+    from core.redis_client import get_redis
     from inquiries.realtime import run_event_message, wire
 
     run_id = uuid.uuid4()

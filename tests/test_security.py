@@ -382,7 +382,7 @@ def test_secrets_never_appear_in_logs_or_error_bodies(keys, settings, caplog):
 def test_a_server_error_answers_the_envelope_without_details(settings):
     from django.test import RequestFactory
 
-    from autoflow.errors import server_error
+    from autoflow.views import server_error
 
     response = server_error(RequestFactory().get("/boom"))
     body = json.loads(response.content)

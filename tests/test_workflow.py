@@ -8,7 +8,7 @@ from django.core import mail
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from autoflow.redis_client import get_redis
+from core.redis_client import get_redis
 from inquiries.hotstate import run_key, steps_key
 from inquiries.models import Contact, LeadScoreEntry, OutboundEmail, Run, RunEvent, RunStep
 from orchestration import tasks

@@ -36,7 +36,7 @@ def execute(run: Run) -> str:
 def fake_ollama_engine(settings):
     """The run's engine is Ollama, played by the fake server over real HTTP; the knowledge base
     is loaded and breakers, probe cache and Redis are fresh. Yields the FakeOllama."""
-    from autoflow.redis_client import get_redis
+    from core.redis_client import get_redis
     from orchestration.engines.ollama import reset_breakers
     from orchestration.engines.probe import probe_ollama
     from testutils.fake_ollama import FakeOllama

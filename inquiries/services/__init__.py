@@ -36,7 +36,6 @@ from .leases import (
 )
 from .runs import (
     STEP_EVENT,
-    STEP_EVENT_RUN_FIELDS,
     run_delete,
     run_finish_under_lease,
     run_finish_without_lease,
@@ -52,7 +51,7 @@ __all__ = [
     "HOLD_LEASE_SQL", "LEASE_LOST_SQLSTATE", "Busy", "Lease", "LeaseLost", "leases_hand_back", "leases_renew",
     "run_claim", "run_release", "runs_reap", "send_held",
     # runs
-    "RUN_STEP_FIELDS", "STEP_EVENT", "STEP_EVENT_RUN_FIELDS", "TERMINAL_EVENT", "run_delete",
+    "RUN_STEP_FIELDS", "STEP_EVENT", "TERMINAL_EVENT", "run_delete",
     "run_finish_under_lease", "run_finish_without_lease", "run_step_record",
     # crm
     "contact_record_inquiry", "contact_statements", "lead_score_statements",

@@ -8,7 +8,7 @@ import psycopg
 from django.db import connection, models
 from django.utils import timezone
 
-from autoflow.request_id import get_request_id
+from core.request_id import get_request_id
 from inquiries.models import Run, RunEvent, RunEventType
 
 Statement = tuple[str, Any]

@@ -17,8 +17,8 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from autoflow.request_id import get_request_id
-from inquiries import hotstate, selectors
+from core.request_id import get_request_id
+from inquiries import hotstate, payloads, selectors
 from inquiries.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
 from inquiries.models import IdempotencyRecord, Inquiry, InquirySource, Run, RunEvent, RunEventType
 
@@ -148,7 +148,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
             stored, _ = cursor.fetchone()
         if not stored:
             raise _KeyTaken  # rolls back the task row too
-    hot_values = {"snapshot": selectors.run_status_payload(run, steps=[])}
+    hot_values = {"snapshot": payloads.run_status_payload(run, steps=[])}
     if idempotency_key:
         hot_values["idempotency"] = {"scope": caller.identity, "key": idempotency_key, "fingerprint": fingerprint,
                                      "run_id": run_id, "ttl": ttl}

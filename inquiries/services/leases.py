@@ -19,8 +19,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from autoflow.request_id import get_request_id
-from inquiries import realtime, selectors, taskqueue
+from core.request_id import get_request_id
+from inquiries import payloads, realtime, taskqueue
 from inquiries.events import run_event_record
 from inquiries.models import Inquiry, LLMBackend, Run, RunEventType, RunStatus, RunStep
 
@@ -55,7 +55,7 @@ class Lease:
         return {step.key: step.outputs for step in self.steps}
 
     def snapshot(self) -> dict[str, Any]:
-        return selectors.run_status_payload(self.run, steps=self.steps)
+        return payloads.run_status_payload(self.run, steps=self.steps)
 
 
 @dataclass(frozen=True)

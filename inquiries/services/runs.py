@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from inquiries import hotstate, realtime, selectors, taskqueue
+from inquiries import hotstate, payloads, realtime, taskqueue
 from inquiries.models import Inquiry, Run, RunEventType, RunStatus, RunStep
 
 from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT, best_effort, end_locked, locked_run
@@ -24,8 +24,6 @@ from ._pipeline import Statement, event, insert, update_run
 from .leases import Lease, send_held
 
 STEP_EVENT = "step"
-# What a `step` event says of its run besides the step (the terminal event carries all of it).
-STEP_EVENT_RUN_FIELDS = ("run_id", "status", "current_agent", "intent", "intent_confidence", "updated_at")
 
 
 def run_step_record(lease: Lease, *, key: str, node: str, agent: str, action: str, output: str = "",
@@ -65,8 +63,8 @@ def run_step_record(lease: Lease, *, key: str, node: str, agent: str, action: st
         setattr(lease.run, name, value)
     lease.run.current_agent, lease.run.updated_at = node, now
     lease.steps.append(step)
-    payload, step_data = lease.snapshot(), selectors.step_payload(step)
-    message = {"type": STEP_EVENT, "step": step_data, "run": {k: payload[k] for k in STEP_EVENT_RUN_FIELDS}}
+    payload, step_data = lease.snapshot(), payloads.step_payload(step)
+    message = {"type": STEP_EVENT, "step": step_data, "run": payloads.step_event_run(payload)}
     transaction.on_commit(best_effort(lambda: hotstate.run_progress(
         payload, step=step_data, events=[(realtime.run_group(run_id), realtime.run_event_message(message))])))
     return step

@@ -128,7 +128,7 @@ class Cluster:
         code = 1
         try:
             die_with_parent(parent)
-            from autoflow.redis_client import reset_redis_pool
+            from core.redis_client import reset_redis_pool
 
             from .worker import Worker
 

@@ -16,7 +16,8 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from autoflow.redis_client import hot
+from core.redis_client import hot
+from core.timestamps import utc_iso
 from inquiries import services, taskqueue
 from orchestration import tasks
 from orchestration.checkpointer import conninfo
@@ -216,7 +217,7 @@ class Worker:
     def _report(self, interval: float) -> None:
         report = {"owner": self.owner, "cluster": self.cluster, "host": self.owner.split(":", 1)[0],
                   "pid": os.getpid(), "slots": self.concurrency, "in_flight": len(self.slots),
-                  "restarts": self.restarts, "started_at": self.started_at.isoformat()}
+                  "restarts": self.restarts, "started_at": utc_iso(self.started_at)}
         hot(lambda r: r.set(REPORT_KEY.format(owner=self.owner), json.dumps(report), ex=max(int(interval * 3), 5)),
             None)
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from ninja.security import APIKeyHeader, SessionAuthIsStaff
 
-from autoflow.client_ip import client_ip
+from core.client_ip import client_ip
 from inquiries.errors import Unauthorized
 from inquiries.models import ApiClient
 from inquiries.services import Caller

@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from core.timestamps import utc_iso
 from inquiries import selectors
 from inquiries.realtime import TERMINAL_EVENTS, run_group
 
@@ -18,7 +19,7 @@ CLOSE_NOT_FOUND = 4404
 
 
 def _authorised(asgi_scope, token: str | None) -> bool:
-    from autoflow.websocket_security import is_same_site
+    from core.websocket_security import is_same_site
     from inquiries.api.v1.auth import identify
 
     if not settings.WEBHOOK_API_KEY:
@@ -57,7 +58,7 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(settings.WEBSOCKET_HEARTBEAT_SECONDS)
-            await self.send_json({"type": "heartbeat", "at": selectors.iso(timezone.now())})
+            await self.send_json({"type": "heartbeat", "at": utc_iso(timezone.now())})
 
     async def disconnect(self, code) -> None:
         if self.heartbeat:

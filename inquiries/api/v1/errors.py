@@ -12,7 +12,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from autoflow.errors import error_response, internal_message
+from core.errors import error_response, internal_message
 from inquiries.errors import (
     DomainError,
     ErrorCode,

@@ -10,7 +10,7 @@ import logging
 from django.conf import settings
 from ninja.security import APIKeyHeader
 
-from autoflow.client_ip import client_ip
+from core.client_ip import client_ip
 from inquiries.errors import (
     InvalidJson,
     InvalidRequest,

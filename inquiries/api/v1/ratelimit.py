@@ -5,7 +5,7 @@ Django's cache (django-ratelimit). Without Redis they fail open: intake stays up
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
-from autoflow.redis_client import redis_is_tripped
+from core.redis_client import redis_is_tripped
 from inquiries.errors import RateLimited
 
 

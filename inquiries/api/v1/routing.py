@@ -1,6 +1,6 @@
 from django.urls import path
 
-from autoflow.websocket_security import api_origins
+from core.websocket_security import api_origins
 
 from .consumers import RunEventsConsumer
 

@@ -3,7 +3,7 @@ from uuid import UUID
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from inquiries import selectors, services
+from inquiries import payloads, selectors, services
 from inquiries.api.v1.auth import AdminKey, ReadKey, StaffSession
 from inquiries.api.v1.schemas import DeleteOut, ErrorOut, RunListItem, RunStatusOut, StepOut
 from inquiries.models import Intent, RunStatus
@@ -44,7 +44,7 @@ def list_runs(
 ):
     runs = selectors.run_list(status=status or "", intent=intent or "", q=(q or "").strip())
     response["X-Total-Count"] = str(runs.count())
-    return [selectors.run_list_item(run) for run in runs[offset:offset + limit]]
+    return [payloads.run_list_item(run) for run in runs[offset:offset + limit]]
 
 
 @router.get("/runs/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="Full run status from PostgreSQL")

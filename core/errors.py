@@ -1,10 +1,9 @@
-"""The one JSON error envelope (DESIGN §3), for the API and for Django's own 404/500 pages."""
+"""The one JSON error envelope (docs/api.md, "Errors"), for the API and for Django's own 404/500 pages."""
 
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.http import JsonResponse
 
 from .request_id import get_request_id
 
@@ -19,24 +18,6 @@ def error_response(status: int, code: str, message: str, *, details: list[Any] |
     for name, value in (headers or {}).items():
         response[name] = value
     return response
-
-
-def _wants_html(request: HttpRequest) -> bool:
-    if request.path.startswith(("/api/", "/health")):
-        return False
-    return request.get_preferred_type(["application/json", "text/html"]) == "text/html"
-
-
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _wants_html(request):
-        return defaults.page_not_found(request, exception)
-    return error_response(404, "not_found", f"Nothing at {request.path}.")
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    if _wants_html(request):
-        return defaults.server_error(request)
-    return error_response(500, "internal_error", "Internal server error. Quote the request id when reporting it.")
 
 
 def internal_message(exc: Exception) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from .request_id import get_request_id
+from .timestamps import utc_iso
 
 
 class RequestIDFilter(logging.Filter):
@@ -18,8 +19,7 @@ class RequestIDFilter(logging.Filter):
 
 class _UTCTime:
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        moment = datetime.fromtimestamp(record.created, tz=UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return utc_iso(datetime.fromtimestamp(record.created, tz=UTC), timespec="milliseconds")
 
 
 class UTCFormatter(_UTCTime, logging.Formatter):

@@ -1,4 +1,5 @@
-"""Dependency checks behind /health and /health/ready, each against the real service."""
+"""Dependency checks behind /health, /health/ready and the console's overview, each against the real
+service: PostgreSQL, Redis and the model (Ollama, or the built-in engine)."""
 
 import time
 from dataclasses import asdict, dataclass
@@ -6,9 +7,9 @@ from dataclasses import asdict, dataclass
 from django.db import connection
 from django.utils import timezone
 
+from core.redis_client import get_redis
+from core.timestamps import utc_iso
 from orchestration.engines.probe import active_backend, probe_ollama
-
-from .redis_client import get_redis
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def health_report() -> dict:
         "redis": redis.ok,
         "ollama": ollama.reachable and ollama.model_available,
         "llm_backend": backend,
-        "timestamp": timezone.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": utc_iso(timezone.now(), timespec="milliseconds"),
         # Rate-limit counters live in Redis; without it intake stays open rather than closed.
         "rate_limiting": "active" if redis.ok else "fail_open",
         "checks": {
