@@ -1,4 +1,4 @@
-"""The Redis hot plane of runs (DESIGN §4): TTL'd snapshots, step lists, idempotency cache.
+"""The Redis hot plane of runs: TTL'd snapshots, step lists, idempotency cache.
 
 Every function here may fail silently (the breaker in core.redis_client): callers always
 have PostgreSQL to fall back on, so losing Redis loses speed, not data.

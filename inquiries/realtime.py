@@ -1,4 +1,4 @@
-"""Live run events over Channels (DESIGN §4.5: hints; pages and clients re-read state).
+"""Live run events over Channels (hints: pages and clients re-read state; docs/api.md, "WebSocket").
 
 Group names come from here only. The worker (another process) publishes with `publish_run_event`
 after its transaction commits; channels-redis carries the event to every web process.

@@ -1,4 +1,4 @@
-"""APP_ENV=production refuses to start without the secrets and allowlists of DESIGN §3."""
+"""APP_ENV=production refuses to start without the secrets and allowlists that docs/api.md names (Callers)."""
 
 import os
 import subprocess

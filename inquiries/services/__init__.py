@@ -38,7 +38,6 @@ from .runs import (
     STEP_EVENT,
     run_delete,
     run_finish_under_lease,
-    run_finish_without_lease,
     run_step_record,
 )
 
@@ -52,7 +51,7 @@ __all__ = [
     "run_claim", "run_release", "runs_reap", "send_held",
     # runs
     "RUN_STEP_FIELDS", "STEP_EVENT", "TERMINAL_EVENT", "run_delete",
-    "run_finish_under_lease", "run_finish_without_lease", "run_step_record",
+    "run_finish_under_lease", "run_step_record",
     # crm
     "contact_record_inquiry", "contact_statements", "lead_score_statements",
     # email

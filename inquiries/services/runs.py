@@ -19,7 +19,7 @@ from django.utils import timezone
 from inquiries import hotstate, payloads, realtime, taskqueue
 from inquiries.models import Inquiry, Run, RunEventType, RunStatus, RunStep
 
-from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT, best_effort, end_locked, locked_run
+from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT, best_effort
 from ._pipeline import Statement, event, insert, update_run
 from .leases import Lease, send_held
 
@@ -97,23 +97,6 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
     events = [(realtime.run_group(run.pk), realtime.run_event_message({"type": TERMINAL_EVENT[status], "run": payload})),
               (realtime.RUNS_GROUP, realtime.run_listed_message(run.pk, new=False))]
     transaction.on_commit(best_effort(lambda: hotstate.run_progress(payload, events=events)))
-
-
-def run_finish_without_lease(*, run_id, status: str, fields: dict[str, Any] | None = None, message: str = "",
-                             error_code: str = "", error: str = "") -> bool:
-    """End a run (completed, escalated or error) without holding its lease, the row locked
-    instead. Idempotent: an ended run stays as it ended."""
-    if status not in TERMINAL_EVENT:
-        raise ValueError(f"{status!r} is not a terminal status")
-    unknown = set(fields or {}) - RUN_STEP_FIELDS
-    if unknown:
-        raise ValueError(f"cannot set {sorted(unknown)} when finishing")
-    with transaction.atomic():
-        run = locked_run(run_id)
-        if run is None or run.is_terminal:
-            return False
-        end_locked(run, status=status, fields=fields, message=message, error_code=error_code, error=error)
-    return True
 
 
 def run_delete(*, run_id) -> bool:
