@@ -47,30 +47,6 @@ def snapshot_write(payload: dict[str, Any]) -> bool:
     return hot(write, False)
 
 
-def snapshot_add_step(*, fields: dict[str, Any], step: dict[str, Any]) -> bool:
-    """Merge a run's new fields and one new step into its snapshot. False when Redis has no
-    snapshot of the run (or is down): the caller rebuilds it from PostgreSQL."""
-    run_id = fields["run_id"]
-
-    def update(r) -> bool:
-        raw = r.get(run_key(run_id))
-        if not raw:
-            return False
-        snapshot = json.loads(raw)
-        snapshot.update(fields)
-        # Steps are recorded once each (run_step_record returns early for a known key): append.
-        snapshot["agent_steps"] = [*(snapshot.get("agent_steps") or []), step]
-        ttl = settings.RUN_SNAPSHOT_TTL_SECONDS
-        pipe = r.pipeline(transaction=False)
-        pipe.set(run_key(run_id), json.dumps(snapshot, separators=(",", ":")), ex=ttl)
-        pipe.rpush(steps_key(run_id), json.dumps(step, separators=(",", ":")))
-        pipe.expire(steps_key(run_id), ttl)
-        pipe.execute()
-        return True
-
-    return hot(update, False)
-
-
 def run_progress(payload: dict[str, Any], *, step: dict[str, Any] | None = None,
                  events: list[tuple[str, dict[str, Any]]] = ()) -> bool:
     """After a run's change commits: its whole snapshot and step list (rewritten, so a Redis that

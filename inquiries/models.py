@@ -233,6 +233,9 @@ class Run(models.Model):
 
     Status = RunStatus
     TERMINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.ESCALATED, RunStatus.ERROR)
+    # The run event that records each end; a live event's type is the status itself (docs/api.md).
+    TERMINAL_EVENT_TYPES = {RunStatus.COMPLETED: RunEventType.COMPLETED, RunStatus.ESCALATED: RunEventType.ESCALATED,
+                            RunStatus.ERROR: RunEventType.FAILED}
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name="run id")
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="runs")

@@ -16,8 +16,6 @@ from django.db import transaction
 
 logger = logging.getLogger("autoflow.realtime")
 
-TERMINAL_EVENTS = ("completed", "escalated", "error")
-
 
 def run_group(run_id) -> str:
     return f"run.{run_id}"

@@ -60,13 +60,6 @@ def run_recent(*, limit: int = 20) -> QuerySet[Run]:
     return Run.objects.select_related("inquiry").order_by("-created_at")[:limit]
 
 
-def run_status_counts() -> dict[str, int]:
-    counts = dict.fromkeys(Run.Status.values, 0)
-    for row in Run.objects.values("status").annotate(n=Count("id")):
-        counts[row["status"]] = row["n"]
-    return counts
-
-
 def contact_prior_inquiries(*, email: str, exclude_run_id=None) -> int:
     """How many earlier inquiries the sender made (their contact's count, without this run's)."""
     with connection.cursor() as cursor:
@@ -98,11 +91,6 @@ def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
         cursor.execute(_KB_SQL, [text[:5000], limit])
         return [{"slug": slug, "title": title, "body": body, "rank": round(float(rank), 4)}
                 for slug, title, body, rank in cursor.fetchall()]
-
-
-def run_recorded_steps(*, run_id) -> dict[str, dict[str, Any]]:
-    """The stored outputs of a run's recorded steps, by step key."""
-    return dict(RunStep.objects.filter(run_id=run_id).values_list("key", "outputs"))
 
 
 # --- Console reads -----------------------------------------------------------------------------------

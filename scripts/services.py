@@ -28,27 +28,13 @@ from scripts import pids
 from scripts.common import (
     REPO,
     RUN_DIR,
-    WORKER_COMMAND,
-    ServiceError,
-    as_service_user,
     free_port,
-    hand_over,
     is_root,
     log,
-    port_open,
     reachable_by_service_user,
-    service_user,
 )
-from scripts.pg_server import PostgresServer, find_pg_bindir
+from scripts.pg_server import PostgresServer
 from scripts.redis_server import RedisServer
-from scripts.supervise import StopRequest, supervise
-
-# Also importable from here, where they lived before the split.
-__all__ = [
-    "REPO", "RUN_DIR", "WORKER_COMMAND", "PostgresServer", "RedisServer", "ServiceError", "Services", "StopRequest",
-    "as_service_user", "find_pg_bindir", "free_port", "hand_over", "is_root", "local_services", "log",
-    "persistent_base", "port_open", "reachable_by_service_user", "scratch_base", "service_user", "supervise",
-]
 
 
 def persistent_base() -> Path:

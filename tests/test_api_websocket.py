@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.inquiries import KEY, inquiry
 from testutils.live import LiveStack
 

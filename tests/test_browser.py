@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.fake_ollama import fake_ollama_process
 from testutils.live import kill_worker, live_stack, start_worker
 

@@ -82,3 +82,18 @@ def test_replies_read_like_a_person_wrote_them(intent, kwargs, phrase):
     assert phrase in reply
     assert reply.endswith("Best regards,\nThe Acme team")
     assert "{" not in reply
+
+
+def test_reasons_read_back_from_state_in_both_stored_forms():
+    """A checkpoint written before reasons were structured holds "rule: detail" strings; a run
+    resumed from it reads the same reasons as one holding {rule, detail}."""
+    old = {"escalation_reasons": ["low_confidence: confidence 0.50 < 0.60", "kb_no_answer"]}
+    new = {"escalation_reasons": policy.stored(policy.reasons_of(old))}
+    assert new["escalation_reasons"] == [{"rule": "low_confidence", "detail": "confidence 0.50 < 0.60"},
+                                         {"rule": "kb_no_answer", "detail": ""}]
+    assert policy.reasons_of(new) == policy.reasons_of(old)
+    assert policy.should_escalate(old)
+    assert policy.should_escalate(new)
+    assert not policy.should_escalate({"escalation_reasons": []})
+    assert policy.next_steps(policy.reasons_of(old)) == [policy.LOW_CONFIDENCE.next_step,
+                                                         policy.KB_NO_ANSWER.next_step]

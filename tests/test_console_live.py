@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.aio import run_async
 from testutils.factories import make_inquiry, make_run, make_step
 

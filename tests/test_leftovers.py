@@ -11,7 +11,7 @@ import time
 import pytest
 
 from scripts import pids
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.fake_ollama import FakeOllamaProcess
 
 pytestmark = pytest.mark.services

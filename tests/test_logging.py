@@ -125,7 +125,7 @@ def test_log_redact_pii_switches_the_filter_on_for_every_line(flag, redacted):
     import subprocess
     import sys
 
-    from scripts.services import REPO
+    from scripts.common import REPO
 
     code = ("import logging, django; django.setup(); "
             "logging.getLogger('autoflow.test').warning('inquiry from dana@example.com, +1 415 555 0100')")

@@ -16,8 +16,11 @@ import httpx
 import pytest
 
 from scripts import pids
+from scripts.common import REPO, free_port, port_open
+from scripts.pg_server import PostgresServer
+from scripts.redis_server import RedisServer
 from scripts.run import RECORD, WATCHDOG_GRACE
-from scripts.services import REPO, PostgresServer, RedisServer, free_port, port_open, scratch_base
+from scripts.services import scratch_base
 from testutils.live import admin_login, base_env, stop, wait_for
 
 pytestmark = pytest.mark.services

@@ -1,5 +1,6 @@
 """The database itself keeps the contract's closed value sets and the audit log's promises."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
@@ -205,3 +206,19 @@ def test_migrations_match_the_models():
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero on drift
+
+
+def test_escalation_reasons_are_backfilled_from_the_text_of_older_runs():
+    """Migration 0005 gives runs escalated before it their reasons, parsed from escalation_reason."""
+    backfill = importlib.import_module("inquiries.migrations.0005_run_escalation_reasons").BACKFILL
+    two = make_run(escalate=True, escalation_reason="low_confidence: confidence 0.41 < 0.60; high_severity: severity critical")
+    bare = make_run(escalate=True, escalation_reason="kb_no_answer")
+    none = make_run()
+    Run.objects.filter(pk__in=[two.pk, bare.pk, none.pk]).update(escalation_reasons=[])
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    reasons = dict(Run.objects.filter(pk__in=[two.pk, bare.pk, none.pk]).values_list("pk", "escalation_reasons"))
+    assert reasons[two.pk] == [{"rule": "low_confidence", "detail": "confidence 0.41 < 0.60"},
+                               {"rule": "high_severity", "detail": "severity critical"}]
+    assert reasons[bare.pk] == [{"rule": "kb_no_answer", "detail": ""}]
+    assert reasons[none.pk] == []

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from autoflow.checks import production_configuration
-from scripts.services import REPO
+from scripts.common import REPO
 
 GOOD = {
     "APP_ENV": "production",

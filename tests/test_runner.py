@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.fake_ollama import FakeOllamaProcess
-from testutils.live import kill_worker, live_stack, start_web, start_worker
+from testutils.live import kill_worker, live_stack, serve, start_worker
 
 TERMINAL = ("completed", "escalated", "error")
 
@@ -166,7 +166,7 @@ def test_two_machines_share_the_queue_and_the_survivor_finishes_the_orphans(stac
     """Two web tiers and two worker clusters, each under its own host name, on one PostgreSQL and
     Redis; 1,000 inquiries; one cluster SIGKILLed halfway."""
     fake.set_mode("slow", 0.2)
-    second_web = start_web(stack.env, tmp_path / "web-b")
+    second_web = serve(stack, run_dir=tmp_path / "web-b")
     cluster_a = start_worker(on_machine(stack, "machine-a"))
     cluster_b = start_worker(on_machine(stack, "machine-b"))
     try:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from scripts.services import REPO
+from scripts.common import REPO
 from testutils.fake_ollama import fake_ollama_process
 from testutils.live import LiveStack, kill_worker, live_stack, start_worker
 

@@ -11,7 +11,6 @@ import time
 import httpx
 
 from scripts import pids
-from scripts.common import free_port
 from scripts.stack import Stack, spawn_worker
 from scripts.web import WebStack
 
@@ -47,16 +46,6 @@ def wait_for(url: str, *, timeout: float = 60, proc: subprocess.Popen | None = N
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"{url} not ready after {timeout}s: {last!r}")
-
-
-def start_web(env: dict[str, str], run_dir, *, workers: int = 2, output=None) -> WebStack:
-    """The real web tier (nginx, gunicorn, daphne), as `make run` starts it; its processes write
-    to `output` (a file), or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT is set."""
-    stack = WebStack(env=env, host="127.0.0.1", port=free_port(), run_dir=run_dir, http_workers=workers,
-                     quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"), output=output)
-    stack.start()
-    wait_for(f"{stack.url}/health/live")
-    return stack
 
 
 def stop(proc: subprocess.Popen, sig: int = 15, timeout: float = 30) -> int:
@@ -109,9 +98,12 @@ def kill_worker(worker: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         raise subprocess.TimeoutExpired(worker.args, 30)
 
 
-def serve(stack: Stack, *, output=None) -> WebStack:
-    """The stack's web tier as the tests run it (see start_web), ready."""
-    web = stack.start_web(http_workers=2, quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"), output=output)
+def serve(stack: Stack, *, output=None, run_dir=None) -> WebStack:
+    """A web tier on the stack as the tests run it (nginx, gunicorn with two workers, daphne),
+    ready; its processes write to `output` (a file), or nowhere unless AUTOFLOW_TEST_WEB_OUTPUT
+    is set."""
+    web = stack.start_web(http_workers=2, quiet=not os.environ.get("AUTOFLOW_TEST_WEB_OUTPUT"), output=output,
+                          run_dir=run_dir)
     wait_for(f"{web.url}/health/live")
     return web
 
@@ -130,7 +122,6 @@ class LiveStack(Stack):
             WEBHOOK_API_KEY=self.WEBHOOK_KEY, AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m",
             CORS_ORIGINS=self.ORIGIN, WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
         ), base_dir=base_dir)
-        self.base_dir = base_dir
         self.web_log = web_log  # a path: the web tier's output goes there
         self.start()
         try:

@@ -14,7 +14,7 @@ as in its module.
 
 from inquiries.errors import ActionRefused
 
-from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT
+from ._common import RUN_STEP_FIELDS
 from ._pipeline import Statement, send
 from .clients import api_client_create, api_client_set_active
 from .crm import contact_record_inquiry, contact_statements, lead_score_statements
@@ -50,7 +50,7 @@ __all__ = [
     "HOLD_LEASE_SQL", "LEASE_LOST_SQLSTATE", "Busy", "Lease", "LeaseLost", "leases_hand_back", "leases_renew",
     "run_claim", "run_release", "runs_reap", "send_held",
     # runs
-    "RUN_STEP_FIELDS", "STEP_EVENT", "TERMINAL_EVENT", "run_delete",
+    "RUN_STEP_FIELDS", "STEP_EVENT", "run_delete",
     "run_finish_under_lease", "run_step_record",
     # crm
     "contact_record_inquiry", "contact_statements", "lead_score_statements",

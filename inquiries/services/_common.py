@@ -5,17 +5,18 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.tasks import async_task
 
 from inquiries import hotstate, realtime, selectors
 from inquiries.events import run_event_record
-from inquiries.models import Run, RunEventType, RunStatus
+from inquiries.models import Run, RunStatus
 
 logger = logging.getLogger("inquiries.services")
 
-TERMINAL_EVENT = {RunStatus.COMPLETED: "completed", RunStatus.ESCALATED: "escalated", RunStatus.ERROR: "error"}
 # Fields a workflow step may set on its run.
 RUN_STEP_FIELDS = frozenset({
     "intent", "intent_confidence", "severity", "lead_score", "lead_tier", "escalate", "escalation_reason",
@@ -70,12 +71,10 @@ def end_locked(run: Run, *, status: str, error_code: str = "", error: str = "", 
     if status == RunStatus.ERROR:
         run.error_code, run.error = error_code[:64], error
     run.save()
-    event_type = {RunStatus.COMPLETED: RunEventType.COMPLETED, RunStatus.ESCALATED: RunEventType.ESCALATED,
-                  RunStatus.ERROR: RunEventType.FAILED}[status]
-    run_event_record(run=run, type=event_type, actor_label="system",
+    run_event_record(run=run, type=Run.TERMINAL_EVENT_TYPES[status], actor_label="system",
                      message=message or run.get_status_display(),
                      data={"error_code": error_code, "escalation_reason": run.escalation_reason, **(data or {})})
-    after_commit(run.pk, {"type": TERMINAL_EVENT[status]})
+    after_commit(run.pk, {"type": str(status)})
     run_id = run.pk
     transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=False))
 
@@ -83,3 +82,9 @@ def end_locked(run: Run, *, status: str, error_code: str = "", error: str = "", 
 @lru_cache(maxsize=1)
 def broker():
     return get_broker()
+
+
+def queue_run_task(run_id, *, name: str) -> str:
+    """Put the task that executes the run on django-q2's queue (the ORM broker: the task row
+    commits with the caller's transaction); its id."""
+    return async_task(settings.AUTOFLOW_RUN_TASK, str(run_id), task_name=name, group="runs", broker=broker()) or ""

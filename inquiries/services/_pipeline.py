@@ -54,10 +54,11 @@ def marks(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-def insert(instance, *, returning: str = "") -> Statement:
+def insert(instance, *, returning: str = "", on_conflict: str = "") -> Statement:
+    """INSERT of an unsaved instance; `on_conflict`: e.g. `(run_id, kind) DO NOTHING`."""
     columns, values = insert_parts(instance)
-    sql = (f"INSERT INTO {instance._meta.db_table} ({', '.join(columns)}) "
-           f"VALUES ({marks(len(values))})" + (f" RETURNING {returning}" if returning else ""))
+    sql = (f"INSERT INTO {instance._meta.db_table} ({', '.join(columns)}) VALUES ({marks(len(values))})"
+           + (f" ON CONFLICT {on_conflict}" if on_conflict else "") + (f" RETURNING {returning}" if returning else ""))
     return sql, values
 
 

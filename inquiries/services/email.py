@@ -64,10 +64,8 @@ def reply_send_once(lease: Lease, *, body: str) -> tuple[OutboundEmail, list[Sta
     run = lease.run
     email = OutboundEmail(run_id=run.pk, kind=EmailKind.REPLY, to=run.inquiry.sender_email,
                           subject=reply_subject(run.inquiry.subject), body=body)
-    insert_sql, values = insert(email, returning="id")
-    insert_sql = insert_sql.replace(" RETURNING id", " ON CONFLICT (run_id, kind) DO NOTHING RETURNING id")
     # Committed synchronously whatever the worker's connection says: this row is the guard.
-    _, _, inserted = send_held(lease, [(insert_sql, values)],
+    _, _, inserted = send_held(lease, [insert(email, returning="id", on_conflict="(run_id, kind) DO NOTHING")],
                                first=[("SELECT set_config('synchronous_commit', 'on', true)", None)])
     if not inserted:
         return OutboundEmail.objects.get(run_id=run.pk, kind=EmailKind.REPLY), []

@@ -15,14 +15,13 @@ import psycopg
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from core.request_id import get_request_id
 from inquiries import hotstate, payloads, selectors
 from inquiries.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
 from inquiries.models import IdempotencyRecord, Inquiry, InquirySource, Run, RunEvent, RunEventType
 
-from ._common import broker
+from ._common import queue_run_task
 from ._intake_sql import intake_sql as _intake_sql
 from ._pipeline import insert_parts
 
@@ -132,8 +131,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
                 # A concurrent duplicate waits for the first to commit, then replays; never forever.
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
         # The ORM broker writes the task in this same transaction: it exists iff the run does.
-        run.q_task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run_id), task_name=f"run-{run_id}",
-                                   group="runs", broker=broker()) or ""
+        run.q_task_id = queue_run_task(run_id, name=f"run-{run_id}")
         events[1].data = {"task_id": run.q_task_id}
         claim_parts = insert_parts(claim) if claim is not None else None
         inquiry_parts = insert_parts(inquiry)

@@ -14,17 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from core.request_id import get_request_id
 from inquiries import payloads, realtime, taskqueue
 from inquiries.events import run_event_record
 from inquiries.models import Inquiry, LLMBackend, Run, RunEventType, RunStatus, RunStep
 
-from ._common import after_commit, best_effort, broker, end_locked, locked_run
+from ._common import after_commit, best_effort, end_locked, locked_run, queue_run_task
 from ._pipeline import Statement, columns, from_row, rows, send
 
 LEASE_LOST_SQLSTATE = "AF001"
@@ -208,8 +206,7 @@ def run_release(*, run_id, owner: str, error: str, task_id: int | None = None, r
 
 
 def _enqueue(run: Run) -> None:
-    run.q_task_id = async_task(settings.AUTOFLOW_RUN_TASK, str(run.pk), task_name=f"run-{run.pk}-{run.attempts}",
-                               group="runs", broker=broker()) or ""
+    run.q_task_id = queue_run_task(run.pk, name=f"run-{run.pk}-{run.attempts}")
     run.queued_at = timezone.now()
     taskqueue.notify()
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from inquiries import hotstate, payloads, realtime, taskqueue
 from inquiries.models import Inquiry, Run, RunEventType, RunStatus, RunStep
 
-from ._common import RUN_STEP_FIELDS, TERMINAL_EVENT, best_effort
+from ._common import RUN_STEP_FIELDS, best_effort
 from ._pipeline import Statement, event, insert, update_run
 from .leases import Lease, send_held
 
@@ -82,11 +82,10 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
               "lease_expires_at": None, "updated_at": now}
     if status == RunStatus.ESCALATED:
         values["escalate"] = True
-    event_type = RunEventType.COMPLETED if status == RunStatus.COMPLETED else RunEventType.ESCALATED
     ack = taskqueue.ack_statement(lease.task_id)
     send_held(lease, [
         update_run(run.pk, values),
-        insert(event(run.pk, event_type, message or RunStatus(status).label,
+        insert(event(run.pk, Run.TERMINAL_EVENT_TYPES[status], message or RunStatus(status).label,
                      {"error_code": "", "escalation_reason": run.escalation_reason}, at=now)),
         *([ack] if ack else []),
         *carried,
@@ -94,7 +93,7 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
     for name, value in values.items():
         setattr(run, name, value)
     payload = lease.snapshot()
-    events = [(realtime.run_group(run.pk), realtime.run_event_message({"type": TERMINAL_EVENT[status], "run": payload})),
+    events = [(realtime.run_group(run.pk), realtime.run_event_message({"type": str(status), "run": payload})),
               (realtime.RUNS_GROUP, realtime.run_listed_message(run.pk, new=False))]
     transaction.on_commit(best_effort(lambda: hotstate.run_progress(payload, events=events)))
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from core.timestamps import utc_iso
 from inquiries import selectors
-from inquiries.realtime import TERMINAL_EVENTS, run_group
+from inquiries.models import Run
+from inquiries.realtime import run_group
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -51,7 +52,7 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "snapshot", "run": snapshot})
-        if snapshot["status"] in TERMINAL_EVENTS:
+        if snapshot["status"] in Run.TERMINAL_STATUSES:
             await self.send_json({"type": snapshot["status"], "run": snapshot})
         self.heartbeat = asyncio.ensure_future(self._beat())
 
