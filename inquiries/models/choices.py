@@ -1,0 +1,97 @@
+"""The closed value sets of the contract (statuses, intents, tiers, …), enforced by database
+constraints as well as forms (`in_choices`)."""
+
+from django.db import models
+
+
+class Intent(models.TextChoices):
+    GENERAL_INQUIRY = "general_inquiry", "General inquiry"
+    FAQ = "faq", "FAQ"
+    SALES = "sales", "Sales"
+    PRICING = "pricing", "Pricing"
+    DEMO_REQUEST = "demo_request", "Demo request"
+    UPGRADE = "upgrade", "Upgrade"
+    SUPPORT = "support", "Support"
+    BUG_REPORT = "bug_report", "Bug report"
+    COMPLAINT = "complaint", "Complaint"
+    BILLING_ISSUE = "billing_issue", "Billing issue"
+
+
+class Family(models.TextChoices):
+    FAQ = "faq", "FAQ"
+    SALES = "sales", "Sales"
+    SUPPORT = "support", "Support"
+
+
+INTENT_FAMILY: dict[str, str] = {
+    Intent.GENERAL_INQUIRY: Family.FAQ,
+    Intent.FAQ: Family.FAQ,
+    Intent.SALES: Family.SALES,
+    Intent.PRICING: Family.SALES,
+    Intent.DEMO_REQUEST: Family.SALES,
+    Intent.UPGRADE: Family.SALES,
+    Intent.SUPPORT: Family.SUPPORT,
+    Intent.BUG_REPORT: Family.SUPPORT,
+    Intent.COMPLAINT: Family.SUPPORT,
+    Intent.BILLING_ISSUE: Family.SUPPORT,
+}
+
+
+class LeadTier(models.TextChoices):
+    HOT = "hot", "Hot"
+    WARM = "warm", "Warm"
+    COLD = "cold", "Cold"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class LLMBackend(models.TextChoices):
+    OLLAMA = "ollama", "Ollama"
+    BUILTIN = "builtin", "Built-in engine"
+
+
+class InquirySource(models.TextChoices):
+    API = "api", "Webhook API"
+    CONSOLE = "console", "Operator console"
+    REPLAY = "replay", "Replay"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    ESCALATED = "escalated", "Escalated"
+    ERROR = "error", "Error"
+
+
+class RunEventType(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    STARTED = "started", "Started"
+    STEP = "step", "Step recorded"
+    RETRIED = "retried", "Retried"
+    LEASE_EXPIRED = "lease_expired", "Lease expired"
+    FALLBACK = "fallback", "Fell back to the built-in engine"
+    ESCALATED = "escalated", "Escalated"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    ASSIGNED = "assigned", "Assigned"
+    DRAFT_EDITED = "draft_edited", "Draft edited"
+    REPLY_SENT = "reply_sent", "Reply sent"
+    RESOLVED = "resolved", "Resolved"
+    REPLAYED = "replayed", "Replayed"
+    NOTE = "note", "Note"
+
+
+class EmailKind(models.TextChoices):
+    REPLY = "reply", "Reply to sender"
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
