@@ -312,6 +312,36 @@ def test_a_task_whose_run_another_worker_holds_comes_back_when_that_lease_would_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_claim_that_loses_the_race_with_a_lapsing_lease_keeps_the_task(monkeypatch):
+    """The claim found the dead worker's lease still live, and by the time the worker looked why,
+    it had lapsed: the task comes back at once. Dropping it left the run to the reaper, a minute
+    later (seen with two machines on a loaded box)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from inquiries.models import Run
+    from inquiries.services import leases
+    from orchestration import tasks
+    from testutils.workflow import accept
+
+    run = accept(subject="Free trial", body="How long is the trial?")
+    [task] = [t for t in OrmQ.objects.all() if t.task["args"] == (str(run.pk),)]
+    Run.objects.filter(pk=run.pk).update(attempts=1, lease_owner="host:1:200",
+                                         lease_expires_at=timezone.now() - timedelta(milliseconds=5))
+    # The claim as it ran a moment earlier, when that lease was still live: it matched nothing.
+    monkeypatch.setattr(leases, "_CLAIM_SQL", leases._CLAIM_SQL.replace("RETURNING", "AND false RETURNING"))
+
+    assert tasks.run_execute(str(run.pk), task_id=task.pk) == "busy"
+
+    task.refresh_from_db()  # kept, and free again now
+    assert abs((task.lock - timezone.now()).total_seconds()) < 2
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.lease_owner) == ("running", 1, "host:1:200")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_queue_row_that_is_not_a_signed_task_is_removed_not_executed():
     from django.utils import timezone
     from django_q.models import OrmQ

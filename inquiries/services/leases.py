@@ -151,16 +151,21 @@ def run_claim(*, run_id, owner: str, hold_seconds: float, max_attempts: int, eng
 
 
 def _explain_unclaimed(*, run_id, max_attempts: int) -> Busy | None:
-    """Why the claim took nothing (the rare path, with the ORM): another live lease (`Busy`), or
-    the attempts are used up (the run ends `error`), or the run is gone or finished (None)."""
+    """Why the claim took nothing (the rare path, with the ORM): the run is gone or finished
+    (None); another worker holds a live lease (`Busy` until it ends); the attempts are used up
+    (the run ends `error`, None). Otherwise the lease it found lapsed since: `Busy` until now,
+    so that the task comes back at once. Never None for a run that can still be claimed: its
+    task would be dropped and only the reaper could take the run up again."""
     with transaction.atomic():
         run = locked_run(run_id)
         if run is None or run.is_terminal:
             return None
-        if run.lease_owner and run.lease_expires_at and run.lease_expires_at > timezone.now():
+        now = timezone.now()
+        if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
             return Busy(until=run.lease_expires_at)
-        _end_if_out_of_attempts(run, max_attempts=max_attempts)
-        return None
+        if _end_if_out_of_attempts(run, max_attempts=max_attempts):
+            return None
+        return Busy(until=now)
 
 
 def leases_renew(*, owner: str, run_ids: Sequence, task_ids: Sequence[int], hold_seconds: float) -> set[str]:
