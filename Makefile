@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 PYTEST_ARGS ?=
+# Two test processes, each with its own test database and Redis database (autoflow/settings_test.py);
+# a file's tests stay together, so its live stack is started once.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: help install install-test run test chaos lint format services lock clean
 
@@ -21,7 +24,7 @@ run: install
 	$(BIN)/python -m scripts.run
 
 test: install-test lint
-	$(BIN)/python -m scripts.services throwaway -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m scripts.services throwaway -- $(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 chaos: install
 	$(BIN)/python -m chaos

@@ -9,6 +9,16 @@ if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         "REDIS_URL (e.g. from `python -m scripts.services up`)."
     )
 
+# Under pytest-xdist each test process has its own database (pytest-django names it) and its own
+# Redis database, so that one process's FLUSHDB or rate-limit counters never reach another's.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and not os.environ.get("AUTOFLOW_TEST_REDIS_SPLIT"):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _url = urlsplit(os.environ["REDIS_URL"])
+    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{int(_worker[2:]) + 1}"))
+    os.environ["AUTOFLOW_TEST_REDIS_SPLIT"] = "1"  # subprocesses inherit the URL as it is now
+
 from .settings import *  # noqa: E402,F403
 from .settings import Q_CLUSTER  # noqa: E402
 
