@@ -132,12 +132,12 @@ def submit(request: HttpRequest) -> HttpResponse:
 @console_required
 def escalations(request: HttpRequest) -> HttpResponse:
     """The escalation queue: open, mine, unassigned or resolved."""
-    scope = request.GET.get("scope", "open")
-    if scope not in ("open", "mine", "unassigned", "resolved"):
-        scope = "open"
-    runs = selectors.escalation_queue(user=request.user, scope=scope)
+    queue = request.GET.get("scope", "open")  # the URL parameter bookmarks and links carry
+    if queue not in ("open", "mine", "unassigned", "resolved"):
+        queue = "open"
+    runs = selectors.escalation_queue(user=request.user, queue=queue)
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
-    return render(request, "dashboard/escalations.html", {"page": page, "scope": scope})
+    return render(request, "dashboard/escalations.html", {"page": page, "queue": queue})
 
 
 def _act(request: HttpRequest, run_id, action, done: str) -> HttpResponse:

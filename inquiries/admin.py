@@ -199,9 +199,9 @@ class RunEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "scope", "key", "run", "expires_at"]
-    search_fields = ["scope", "key"]
-    readonly_fields = ["scope", "key", "fingerprint", "run", "created_at", "expires_at"]
+    list_display = ["created_at", "caller", "key", "run", "expires_at"]
+    search_fields = ["caller", "key"]
+    readonly_fields = ["caller", "key", "fingerprint", "run", "created_at", "expires_at"]
     fields = readonly_fields
 
 

@@ -21,8 +21,8 @@ def steps_key(run_id) -> str:
     return f"autoflow:steps:{run_id}"
 
 
-def idempotency_key(scope: str, key: str) -> str:
-    digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+def idempotency_key(caller: str, key: str) -> str:
+    digest = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
     return f"autoflow:idempotency:{digest}"
 
 
@@ -97,18 +97,18 @@ def steps_read(run_id) -> list[dict[str, Any]] | None:
     return [json.loads(item) for item in found[1]]
 
 
-def _queue_idempotency(pipe, *, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
+def _queue_idempotency(pipe, *, caller: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
     value = json.dumps({"run_id": str(run_id), "fingerprint": fingerprint})
-    pipe.set(idempotency_key(scope, key), value, ex=max(ttl, 1))
+    pipe.set(idempotency_key(caller, key), value, ex=max(ttl, 1))
 
 
-def idempotency_remember(*, scope: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
-    hot(lambda r: _queue_idempotency(r, scope=scope, key=key, fingerprint=fingerprint, run_id=run_id, ttl=ttl),
+def idempotency_remember(*, caller: str, key: str, fingerprint: str, run_id, ttl: int) -> None:
+    hot(lambda r: _queue_idempotency(r, caller=caller, key=key, fingerprint=fingerprint, run_id=run_id, ttl=ttl),
         None)
 
 
-def idempotency_recall(*, scope: str, key: str) -> dict[str, str] | None:
-    raw = hot(lambda r: r.get(idempotency_key(scope, key)), None)
+def idempotency_recall(*, caller: str, key: str) -> dict[str, str] | None:
+    raw = hot(lambda r: r.get(idempotency_key(caller, key)), None)
     return json.loads(raw) if raw else None
 
 

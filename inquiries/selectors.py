@@ -110,15 +110,15 @@ def run_history(*, status: str = "", intent: str = "", q: str = "", escalated: s
     return runs
 
 
-def escalation_queue(*, user=None, scope: str = "open") -> QuerySet[Run]:
+def escalation_queue(*, user=None, queue: str = "open") -> QuerySet[Run]:
     """Escalated runs: `open` (not resolved), `mine` (open and assigned to user), `resolved`."""
     runs = Run.objects.select_related("inquiry", "assigned_to").filter(status=Run.Status.ESCALATED)
-    if scope == "resolved":
+    if queue == "resolved":
         return runs.filter(resolved_at__isnull=False).order_by("-resolved_at")
     runs = runs.filter(resolved_at__isnull=True)
-    if scope == "mine" and user is not None:
+    if queue == "mine" and user is not None:
         runs = runs.filter(assigned_to=user)
-    elif scope == "unassigned":
+    elif queue == "unassigned":
         runs = runs.filter(assigned_to__isnull=True)
     return runs.order_by("created_at")
 

@@ -113,10 +113,10 @@ def test_the_same_step_key_is_fine_in_another_run():
 def test_idempotency_key_is_unique_per_caller_scope():
     run = make_run()
     expires = timezone.now() + timedelta(days=1)
-    IdempotencyRecord.objects.create(scope="client:1", key="k-1", fingerprint="a" * 64, run=run, expires_at=expires)
-    IdempotencyRecord.objects.create(scope="client:2", key="k-1", fingerprint="a" * 64, run=run, expires_at=expires)
+    IdempotencyRecord.objects.create(caller="client:1", key="k-1", fingerprint="a" * 64, run=run, expires_at=expires)
+    IdempotencyRecord.objects.create(caller="client:2", key="k-1", fingerprint="a" * 64, run=run, expires_at=expires)
     with pytest.raises(IntegrityError), transaction.atomic():
-        IdempotencyRecord.objects.create(scope="client:1", key="k-1", fingerprint="b" * 64, run=run,
+        IdempotencyRecord.objects.create(caller="client:1", key="k-1", fingerprint="b" * 64, run=run,
                                          expires_at=expires)
     assert IdempotencyRecord.objects.filter(key="k-1").count() == 2
 

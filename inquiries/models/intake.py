@@ -91,7 +91,8 @@ class Inquiry(models.Model):
 class IdempotencyRecord(models.Model):
     """The durable claim of an `Idempotency-Key`, committed with its run. Redis caches it."""
 
-    scope = models.CharField(max_length=200, help_text="The caller the key belongs to.")
+    # The caller the key belongs to (`Caller.identity`); the column keeps its first name.
+    caller = models.CharField(max_length=200, db_column="scope", help_text="The caller the key belongs to.")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
     run = models.ForeignKey("inquiries.Run", on_delete=models.CASCADE, related_name="idempotency_records")
@@ -101,8 +102,8 @@ class IdempotencyRecord(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_unique_scope_key"),
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_scope_key"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.scope}:{self.key}"
+        return f"{self.caller}:{self.key}"

@@ -65,7 +65,7 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
     """Accept an inquiry durably: the idempotency claim, inquiry, run, its first events and the
     queued task commit in one PostgreSQL transaction, or nothing does. Redis is told afterwards."""
     if idempotency_key:
-        cached = hotstate.idempotency_recall(scope=caller.identity, key=idempotency_key)
+        cached = hotstate.idempotency_recall(caller=caller.identity, key=idempotency_key)
         if cached:
             replay = _replay_or_conflict(run_id=cached["run_id"], stored_fingerprint=cached["fingerprint"],
                                          fingerprint=fingerprint)
@@ -83,12 +83,12 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
                 raise IdempotencyKeyInProgress(retry_after=1) from exc
             raise
         # Someone else claimed the key first (their transaction committed while ours waited).
-        record = IdempotencyRecord.objects.filter(scope=caller.identity, key=idempotency_key).first()
+        record = IdempotencyRecord.objects.filter(caller=caller.identity, key=idempotency_key).first()
         if record is not None:
             replay = _replay_or_conflict(run_id=record.run_id, stored_fingerprint=record.fingerprint,
                                          fingerprint=fingerprint)
             if replay:
-                hotstate.idempotency_remember(scope=caller.identity, key=idempotency_key, fingerprint=fingerprint,
+                hotstate.idempotency_remember(caller=caller.identity, key=idempotency_key, fingerprint=fingerprint,
                                               run_id=record.run_id,
                                               ttl=int((record.expires_at - timezone.now()).total_seconds()))
                 return replay
@@ -123,7 +123,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
     ]
     claim = None
     if idempotency_key:
-        claim = IdempotencyRecord(scope=caller.identity, key=idempotency_key, fingerprint=fingerprint, run_id=run_id,
+        claim = IdempotencyRecord(caller=caller.identity, key=idempotency_key, fingerprint=fingerprint, run_id=run_id,
                                   created_at=now, expires_at=now + timedelta(seconds=ttl))
     with transaction.atomic():
         if claim is not None:
@@ -148,7 +148,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
             raise _KeyTaken  # rolls back the task row too
     hot_values = {"snapshot": payloads.run_status_payload(run, steps=[])}
     if idempotency_key:
-        hot_values["idempotency"] = {"scope": caller.identity, "key": idempotency_key, "fingerprint": fingerprint,
+        hot_values["idempotency"] = {"caller": caller.identity, "key": idempotency_key, "fingerprint": fingerprint,
                                      "run_id": run_id, "ttl": ttl}
     hotstate.accepted_write(**hot_values)
     return Acceptance(run_id=run_id, status=run.status, replay=False)

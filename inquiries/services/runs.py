@@ -104,7 +104,7 @@ def run_delete(*, run_id) -> bool:
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
             return False
-        claims = list(run.idempotency_records.values_list("scope", "key"))
+        claims = list(run.idempotency_records.values_list("caller", "key"))
         inquiry_id = run.inquiry_id
         run.delete()
         Inquiry.objects.filter(pk=inquiry_id, runs__isnull=True).delete()
