@@ -18,10 +18,6 @@ def set_request_id(value: str | None):
     return _request_id.set(value)
 
 
-def reset_request_id(token) -> None:
-    _request_id.reset(token)
-
-
 def clear_request_id(**kwargs) -> None:
     _request_id.set(None)
 

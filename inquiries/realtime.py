@@ -12,7 +12,6 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
 
 logger = logging.getLogger("autoflow.realtime")
 
@@ -94,6 +93,3 @@ def publish_run_listed(run_id, *, new: bool) -> bool:
         return False
     return True
 
-
-def publish_run_event_on_commit(run_id, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: publish_run_event(run_id, event))

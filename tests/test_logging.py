@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from core.logging import JSONFormatter, RequestIDFilter, UTCFormatter
-from core.request_id import reset_request_id, set_request_id
+from core.request_id import clear_request_id, set_request_id
 
 
 def _record(message: str = "hello") -> logging.LogRecord:
@@ -17,11 +17,11 @@ def _record(message: str = "hello") -> logging.LogRecord:
 
 
 def test_text_lines_are_utc_and_carry_the_request_id():
-    token = set_request_id("req-123")
+    set_request_id("req-123")
     try:
         line = UTCFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(message)s").format(_record())
     finally:
-        reset_request_id(token)
+        clear_request_id()
     timestamp, level, request_id, message = line.split(" ", 3)
     assert timestamp.endswith("Z")
     assert "T" in timestamp
@@ -33,11 +33,11 @@ def test_lines_outside_a_request_say_so():
 
 
 def test_json_lines_parse_and_name_their_fields():
-    token = set_request_id("req-json")
+    set_request_id("req-json")
     try:
         line = JSONFormatter("%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s").format(_record("hi"))
     finally:
-        reset_request_id(token)
+        clear_request_id()
     entry = json.loads(line)
     assert entry["request_id"] == "req-json"
     assert entry["message"] == "hi"

@@ -1,5 +1,6 @@
-"""The worker's publishing helper sends only after its transaction commits, through the real
-Redis channel layer; and the worker's own pipelined publish reaches a group's subscribers."""
+"""A run event published once its transaction commits (as the services do) reaches subscribers
+through the real Redis channel layer, and not before; and the worker's own pipelined publish
+reaches a group's subscribers."""
 
 import asyncio
 import uuid
@@ -7,8 +8,9 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.db import transaction
 
-from inquiries.realtime import publish_run_event_on_commit, run_group
+from inquiries.realtime import publish_run_event, run_group
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +19,7 @@ def test_events_wait_for_the_commit(django_capture_on_commit_callbacks):
     run_id = uuid.uuid4()
     event = {"type": "step", "run_id": str(run_id), "step": {"node": "classify_intent"}}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        publish_run_event_on_commit(run_id, event)
+        transaction.on_commit(lambda: publish_run_event(run_id, event))
     assert len(callbacks) == 1
 
     async def subscriber_sees() -> tuple[bool, dict]:
