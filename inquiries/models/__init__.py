@@ -13,6 +13,7 @@ The models live in modules by topic: `choices` (the closed value sets), `contact
 """
 
 from .choices import (
+    ApiScope,
     INTENT_FAMILY,
     EmailKind,
     EmailStatus,
@@ -31,7 +32,7 @@ from .knowledge import KnowledgeArticle
 from .runs import OutboundEmail, Run, RunEvent, RunStep
 
 __all__ = [
-    "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "RunStatus",
+    "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "ApiScope", "RunStatus",
     "RunEventType", "EmailKind", "EmailStatus",
     "Contact", "LeadScoreEntry", "ApiClient", "IdempotencyRecord", "Inquiry", "KnowledgeArticle",
     "OutboundEmail", "Run", "RunEvent", "RunStep",

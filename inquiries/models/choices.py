@@ -61,6 +61,15 @@ class InquirySource(models.TextChoices):
     REPLAY = "replay", "Replay"
 
 
+class ApiScope(models.TextChoices):
+    """What an API client's key may do (docs/api.md, "Keys and scopes")."""
+
+    INTAKE = "intake", "Submit inquiries"
+    READ_OWN = "read_own", "Read the runs it submitted"
+    READ_ALL = "read_all", "Read every run"
+    DELETE = "delete", "Delete runs it can read"
+
+
 class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"

@@ -3,14 +3,21 @@
 import hashlib
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from ._base import TimeStampedModel, in_choices
 from .choices import (
+    ApiScope,
     InquirySource,
 )
+
+
+def default_scopes() -> list[str]:
+    """What a new client may do: submit inquiries and read the runs it submitted."""
+    return [ApiScope.INTAKE.value, ApiScope.READ_OWN.value]
 from .contacts import Contact
 
 
@@ -30,6 +37,10 @@ class ApiClient(TimeStampedModel):
     rate_limit = models.CharField(
         max_length=20, blank=True, help_text="Overrides WEBHOOK_RATE_LIMIT for this client, e.g. 600/m."
     )
+    scopes = ArrayField(
+        models.CharField(max_length=16, choices=ApiScope.choices), default=default_scopes, blank=True,
+        help_text="What the key may do: intake, read_own, read_all, delete.",
+    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False,
@@ -39,6 +50,9 @@ class ApiClient(TimeStampedModel):
     class Meta:
         ordering = ["name"]
         verbose_name = "API client"
+        constraints = [
+            models.CheckConstraint(condition=Q(scopes__contained_by=ApiScope.values), name="apiclient_scopes_valid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
