@@ -124,6 +124,11 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNEC
 # Server-side parameters let psycopg prepare the statements a process repeats (intake's INSERTs),
 # so PostgreSQL stops parsing and planning them on every request (docs/benchmarks.md).
 DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
+# No statement (a request's query, a worker's write) may run longer than this; lock waits count.
+# A migration that backfills a very large table may need DB_STATEMENT_TIMEOUT_MS=0 for its run.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15_000)
+if DB_STATEMENT_TIMEOUT_MS:
+    DATABASES["default"]["OPTIONS"].setdefault("options", f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}")
 # Under ASGI Django's persistent connections must be off; the web server uses psycopg's pool
 # instead (autoflow/asgi.py sets DB_POOL). Sync processes (worker, commands) keep connections.
 if env.bool("DB_POOL", default=False):
@@ -171,6 +176,9 @@ CHANNEL_LAYERS = {
     }
 }
 WEBSOCKET_HEARTBEAT_SECONDS = env.int("WEBSOCKET_HEARTBEAT_SECONDS", default=20)
+# A socket is closed (code 1012, "reconnect") after this long; clients reconnect and re-read.
+# Each heartbeat re-joins the socket's groups, so no layer's group expiry can silence it.
+WEBSOCKET_MAX_LIFETIME_SECONDS = env.int("WEBSOCKET_MAX_LIFETIME_SECONDS", default=3600)
 
 # --- Queue and runner: django-q2's durable queue, AutoFlow's `manage.py runcluster` ------------
 # The django-q2 task that executes a run (a dotted path: inquiries never imports orchestration).
@@ -247,6 +255,12 @@ WEBHOOK_API_KEY = env.str("WEBHOOK_API_KEY", default="")
 AUTOFLOW_ADMIN_API_KEY = env.str("AUTOFLOW_ADMIN_API_KEY", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
 WEBHOOK_RATE_LIMIT = env.str("WEBHOOK_RATE_LIMIT", default="60/m")
+# Reads (status, steps, lists) per caller: the key, the staff user, or the address when open.
+READ_RATE_LIMIT = env.str("READ_RATE_LIMIT", default="600/m")
+# GET /api/v1/runs counts exactly up to this many rows, then gives PostgreSQL's estimate.
+RUN_LIST_EXACT_COUNT_UP_TO = env.int("RUN_LIST_EXACT_COUNT_UP_TO", default=10_000)
+# The webhook answer's `stream_token`: how long it opens its run's WebSocket.
+STREAM_TOKEN_TTL_SECONDS = env.int("STREAM_TOKEN_TTL_SECONDS", default=3600)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 # Rate-limit counters live in Redis; when it is down, intake stays open (docs/api.md).
 RATELIMIT_FAIL_OPEN = True
@@ -298,7 +312,8 @@ CORS_ALLOW_HEADERS = (
     "webhook-id", "webhook-timestamp", "webhook-signature",
 )
 CORS_EXPOSE_HEADERS = [
-    "X-Request-ID", "X-Total-Count", "Retry-After", "Idempotent-Replayed",
+    "X-Request-ID", "X-Total-Count", "X-Total-Count-Estimated", "X-Next-Cursor", "Link", "Retry-After",
+    "Idempotent-Replayed",
     "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
 ]
 SESSION_COOKIE_HTTPONLY = True

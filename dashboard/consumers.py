@@ -7,6 +7,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from core.live_socket import LiveSocket
 from inquiries import selectors
 from inquiries.realtime import RUNS_GROUP, run_group
 
@@ -26,19 +27,22 @@ def render_run_fragments(run_id, user) -> str | None:
     return "".join(render_to_string(f"dashboard/run.html#{name}", context) for name in LIVE_PARTS)
 
 
-class RunTimelineConsumer(AsyncWebsocketConsumer):
+class RunTimelineConsumer(LiveSocket, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        self.group = run_group(self.run_id)
+        self.groups = []
         user = self.scope.get("user")
         await self.accept()
         if user is None or not await database_sync_to_async(is_console_user)(user):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         # Join first, then send the current state: no event can fall in between.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups = [run_group(self.run_id)]
+        await self.channel_layer.group_add(self.groups[0], self.channel_name)
         if not await self._send_fragments():
             await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.start_heartbeat()
 
     async def _send_fragments(self) -> bool:
         html = await database_sync_to_async(render_run_fragments)(self.run_id, self.scope["user"])
@@ -48,14 +52,14 @@ class RunTimelineConsumer(AsyncWebsocketConsumer):
         return True
 
     async def disconnect(self, code) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.stop_heartbeat()
 
     async def run_event(self, message) -> None:
         # The event is a hint; the fragments are re-read from PostgreSQL.
         await self._send_fragments()
 
 
-class RunListConsumer(AsyncWebsocketConsumer):
+class RunListConsumer(LiveSocket, AsyncWebsocketConsumer):
     """WS /ws/runs/?<history filters>: a run that starts is inserted at the top of the history
     page's first page, a run that ends has its row replaced; runs outside the filters are not sent."""
 
@@ -63,17 +67,20 @@ class RunListConsumer(AsyncWebsocketConsumer):
         from urllib.parse import parse_qs
 
         user = self.scope.get("user")
+        self.groups = []
         if user is None or not await database_sync_to_async(is_console_user)(user):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.filters = {key: (query.get(key) or [""])[0] for key in ("status", "intent", "q", "escalated")}
+        self.groups = [RUNS_GROUP]
         await self.channel_layer.group_add(RUNS_GROUP, self.channel_name)  # before accepting: nothing is missed
         await self.accept()
+        self.start_heartbeat()
 
     async def disconnect(self, code) -> None:
-        await self.channel_layer.group_discard(RUNS_GROUP, self.channel_name)
+        await self.stop_heartbeat()
 
     async def run_listed(self, message) -> None:
         html = await database_sync_to_async(render_run_row)(message["run_id"], self.filters, message["new"])

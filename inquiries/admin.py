@@ -9,6 +9,7 @@ import csv
 import uuid
 from datetime import datetime
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -18,6 +19,7 @@ from core.timestamps import utc_iso
 from . import services
 from .models import (
     ApiClient,
+    ApiScope,
     Contact,
     IdempotencyRecord,
     Inquiry,
@@ -28,6 +30,7 @@ from .models import (
     RunEvent,
     RunStep,
 )
+from .models.intake import default_scopes
 
 admin.site.site_header = "AutoFlow administration"
 admin.site.site_title = "AutoFlow admin"
@@ -243,18 +246,35 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     fields = ["title", "slug", "category", "keywords", "body", "is_published"]
 
 
+class ApiClientForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        initial=default_scopes, help_text="read_own: only the runs this key submitted; read_all: every run.",
+    )
+
+    class Meta:
+        model = ApiClient
+        fields = ["name", "is_active", "scopes", "rate_limit", "notes"]
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "key_prefix", "is_active", "rate_limit", "last_used_at", "created_at"]
+    form = ApiClientForm
+    list_display = ["name", "key_prefix", "scope_list", "is_active", "rate_limit", "last_used_at", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "key_prefix"]
     readonly_fields = ["key_prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
-    fields = ["name", "is_active", "rate_limit", "notes", *readonly_fields]
+    fields = ["name", "is_active", "scopes", "rate_limit", "notes", *readonly_fields]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ApiClient) -> str:
+        return ", ".join(obj.scopes) or "—"
 
     def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
         if not change:
             client, raw_key = services.api_client_create(
-                name=obj.name, created_by=request.user, rate_limit=obj.rate_limit, notes=obj.notes
+                name=obj.name, created_by=request.user, rate_limit=obj.rate_limit, notes=obj.notes,
+                scopes=list(obj.scopes),
             )
             if not obj.is_active:
                 services.api_client_set_active(client=client, active=False)

@@ -80,6 +80,13 @@ class Unauthorized(DomainError):
         super().__init__(message)
 
 
+class Forbidden(DomainError):
+    """A valid key whose scopes do not cover the route (docs/api.md, "Keys and scopes")."""
+
+    code = ErrorCode.FORBIDDEN
+    default_message = "This key's scopes do not allow this request."
+
+
 class InvalidSignature(DomainError):
     code = ErrorCode.INVALID_SIGNATURE
     default_message = "The webhook signature is missing or invalid."

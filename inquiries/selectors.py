@@ -1,5 +1,6 @@
 """Reads. Interfaces (API, console, admin) call these instead of building querysets themselves."""
 
+import json
 from typing import Any
 
 from django.db import connection
@@ -42,8 +43,16 @@ def run_steps(*, run_id) -> list[dict[str, Any]] | None:
     return [step_payload(s) for s in RunStep.objects.filter(run_id=run_id).order_by("sequence")]
 
 
-def run_list(*, status: str = "", intent: str = "", q: str = "") -> QuerySet[Run]:
+def run_submitted_by(*, run_id, api_client_id: int) -> bool:
+    """Whether the API client submitted this run (what a read_own key may see)."""
+    return Run.objects.filter(pk=run_id, inquiry__api_client_id=api_client_id).exists()
+
+
+def run_list(*, status: str = "", intent: str = "", q: str = "", api_client_id: int | None = None) -> QuerySet[Run]:
+    """Runs newest first (ties by id), filtered; `api_client_id`: only the runs that client submitted."""
     runs = Run.objects.select_related("inquiry").order_by("-created_at", "-pk")
+    if api_client_id is not None:
+        runs = runs.filter(inquiry__api_client_id=api_client_id)
     if status:
         runs = runs.filter(status=status)
     if intent:
@@ -54,6 +63,18 @@ def run_list(*, status: str = "", intent: str = "", q: str = "") -> QuerySet[Run
             | Q(inquiry__subject__icontains=q)
         )
     return runs
+
+
+def count_bounded(queryset: QuerySet, *, exact_up_to: int) -> tuple[int, bool]:
+    """The number of rows, exact up to `exact_up_to` (a LIMITed count, cheap however large the
+    table); beyond it PostgreSQL's planner estimate, never below the bound. Returns (n, exact)."""
+    bounded = queryset.order_by()[:exact_up_to + 1].count()
+    if bounded <= exact_up_to:
+        return bounded, True
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    plan = plan[0] if isinstance(plan, list) else plan  # Django unwraps PostgreSQL's one-item list
+    estimate = int(plan["Plan"]["Plan Rows"])
+    return max(estimate, bounded), False
 
 
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:

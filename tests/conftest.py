@@ -93,3 +93,38 @@ def live():
 
     with live_stack() as stack:
         yield stack
+
+
+@pytest.fixture
+def keys(settings):
+    """The bootstrap and admin keys of testutils/security.py are configured (auth is required)."""
+    from inquiries.api.v1.auth import forget_cached_clients
+    from testutils.security import ADMIN_KEY, WEBHOOK_KEY
+
+    settings.WEBHOOK_API_KEY = WEBHOOK_KEY
+    settings.AUTOFLOW_ADMIN_API_KEY = ADMIN_KEY
+    forget_cached_clients()
+    yield
+    forget_cached_clients()
+
+
+@pytest.fixture
+def secret_run(db):
+    """An escalated run full of someone's personal data (testutils/security.py's PII)."""
+    from testutils.factories import make_inquiry, make_run, make_step
+    from testutils.security import PII
+
+    run = make_run(inquiry=make_inquiry(**PII), status="escalated", intent="support",
+                   escalation_reason="high_severity: severity high", draft_response="Hi Priya",
+                   handoff_summary="Who: Priya Confidential")
+    make_step(run=run, sequence=1)
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _forget_api_clients():
+    """Each test starts with no API client known to the process (auth.auth_required caches it)."""
+    yield
+    from inquiries.api.v1.auth import forget_cached_clients
+
+    forget_cached_clients()

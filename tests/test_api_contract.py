@@ -41,7 +41,8 @@ def test_webhook_accepts_and_everything_is_committed(api, live):
     body = response.json()
     run_id = body["run_id"]
     assert body == {"run_id": run_id, "status": "running", "message": body["message"],
-                    "poll_url": f"/api/v1/status/{run_id}", "idempotent_replay": False}
+                    "poll_url": f"/api/v1/status/{run_id}", "idempotent_replay": False,
+                    "stream_token": body["stream_token"], "ws_url": f"/api/v1/ws/{run_id}?token={body['stream_token']}"}
     assert uuid.UUID(run_id).version == 4
     assert response.headers["x-request-id"] == "crm-req-1"
     assert int(response.headers["ratelimit-limit"]) == 100000
@@ -271,7 +272,7 @@ def test_delete_needs_the_admin_key_and_removes_everything(api, live):
     api.get(f"/api/v1/status/{run_id}", headers=KEY)  # warm the Redis keys
 
     assert_error(api.delete(f"/api/v1/runs/{run_id}"), 401, "unauthorized")
-    assert_error(api.delete(f"/api/v1/runs/{run_id}", headers=KEY), 401, "unauthorized")
+    assert_error(api.delete(f"/api/v1/runs/{run_id}", headers=KEY), 403, "forbidden")  # no delete scope
     assert live.sql("SELECT count(*) FROM inquiries_run WHERE id = %s", [run_id]) == [(1,)]
 
     response = api.delete(f"/api/v1/runs/{run_id}", headers=ADMIN)
@@ -308,7 +309,7 @@ def test_openapi_documents_security_and_errors(api):
     webhook = spec["paths"]["/api/v1/webhook"]["post"]
     assert webhook["security"] == [{"IntakeGate": []}]
     assert {"200", "401", "409", "413", "415", "422", "429", "503"} <= set(webhook["responses"])
-    assert spec["paths"]["/api/v1/runs/{run_id}"]["delete"]["security"] == [{"AdminKey": []}]
+    assert spec["paths"]["/api/v1/runs/{run_id}"]["delete"]["security"] == [{"AdminKey": []}, {"DeleteKey": []}]
     reads = spec["paths"]["/api/v1/status/{run_id}"]["get"]
     assert {"ReadKey": []} in reads["security"]
     assert {"404", "401"} <= set(reads["responses"])

@@ -8,42 +8,13 @@ import logging
 import re
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.core import mail
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.models import OutboundEmail
-from testutils.aio import run_async
 from testutils.factories import make_inquiry, make_run, make_step
-
-WEBHOOK_KEY = "wk_security_matrix_0123456789abcdef"
-ADMIN_KEY = "ak_security_matrix_fedcba9876543210"
-SIGNING_SECRET = "whsec_c2VjdXJpdHktbWF0cml4LXNpZ25pbmctc2VjcmV0"
-
-# Personal data of the run every route is asked about: no refusal may show any of it.
-PII = {"sender_name": "Priya Confidential", "sender_email": "priya.confidential@leak.example",
-       "subject": "Subject nobody else may read", "body": "Body text nobody else may read, card 4111."}
-
-
-@pytest.fixture
-def keys(settings):
-    settings.WEBHOOK_API_KEY = WEBHOOK_KEY
-    settings.AUTOFLOW_ADMIN_API_KEY = ADMIN_KEY
-    forget_cached_clients()
-    yield
-    forget_cached_clients()
-
-
-@pytest.fixture
-def secret_run():
-    run = make_run(inquiry=make_inquiry(**PII), status="escalated", intent="support",
-                   escalation_reason="high_severity: severity high", draft_response="Hi Priya",
-                   handoff_summary="Who: Priya Confidential")
-    make_step(run=run, sequence=1)
-    return run
-
+from testutils.security import ADMIN_KEY, PII, SIGNING_SECRET, WEBHOOK_KEY
 
 # --- The matrix: every HTTP route × every kind of caller ------------------------------------------
 
@@ -57,20 +28,25 @@ def _routes() -> set[str]:
     return {route for route in walk(get_resolver().url_patterns) if not route.startswith("admin/")} | {"admin/"}
 
 
-CALLERS = ("anonymous", "wrong_key", "webhook_key", "admin_key", "outsider", "auditor", "operator")
+# API clients by scopes (docs/api.md, "Keys and scopes"); none of them submitted the run asked about.
+CLIENT_SCOPES = {"form_key": ["intake", "read_own"], "intake_key": ["intake"], "reader_key": ["read_all"],
+                 "deleter_key": ["read_own", "delete"]}
+CALLERS = ("anonymous", "wrong_key", "webhook_key", "admin_key", "outsider", "auditor", "operator", *CLIENT_SCOPES)
+NO_CONSOLE = dict.fromkeys(("anonymous", "wrong_key", "webhook_key", "admin_key", "outsider", *CLIENT_SCOPES), 302)
 # Console pages send everyone who may not see them to sign-in (302), including a signed-in user
 # without a console role; an auditor may look but not act (403).
-PAGE = {"anonymous": 302, "wrong_key": 302, "webhook_key": 302, "admin_key": 302, "outsider": 302,
-        "auditor": 200, "operator": 200}
+PAGE = {**NO_CONSOLE, "auditor": 200, "operator": 200}
 ACTION = {**PAGE, "auditor": 403, "operator": 302}
 OPERATOR_PAGE = {**PAGE, "auditor": 403}
-# API reads: the webhook key, an API client's key or a staff session; the admin key is not a
-# read key and a session without staff status is no session for the API.
+# API reads: a key with read_all or a staff session see the run; a read_own key gets the 404 of an
+# unknown run (it is not its run); a key without read scopes 403; the admin key is not a read
+# key and a session without staff status is no session for the API.
 READ = {"anonymous": 401, "wrong_key": 401, "webhook_key": 200, "admin_key": 401, "outsider": 401,
-        "auditor": 200, "operator": 200}
+        "auditor": 200, "operator": 200, "form_key": 404, "intake_key": 403, "reader_key": 200, "deleter_key": 404}
+LIST = {**READ, "form_key": 200, "deleter_key": 200}  # their own runs: none, and nobody else's
+OWN_ONLY = ("form_key", "deleter_key")
 PUBLIC = dict.fromkeys(CALLERS, 200)
-ADMIN_SITE = {"anonymous": 302, "wrong_key": 302, "webhook_key": 302, "admin_key": 302, "outsider": 302,
-              "auditor": 200, "operator": 200}
+ADMIN_SITE = PAGE
 
 # route → [(method, path with {run}, expected status per caller)]
 MATRIX = {
@@ -82,13 +58,16 @@ MATRIX = {
     "api/v1/": [("GET", "/api/v1/", dict.fromkeys(CALLERS, 404))],  # django-ninja's index: nothing there
     "api/v1/openapi.json": [("GET", "/api/v1/openapi.json", PUBLIC)],
     "api/v1/docs": [("GET", "/api/v1/docs", PUBLIC)],
-    "api/v1/webhook": [("POST", "/api/v1/webhook", {**dict.fromkeys(CALLERS, 401), "webhook_key": 200})],
+    "api/v1/webhook": [("POST", "/api/v1/webhook", {**dict.fromkeys(CALLERS, 401), "webhook_key": 200,
+                                                     "form_key": 200, "intake_key": 200, "reader_key": 403,
+                                                     "deleter_key": 403})],
     "api/v1/status/<run_id>": [("GET", "/api/v1/status/{run}", READ)],
     "api/v1/status/<run_id>/steps": [("GET", "/api/v1/status/{run}/steps", READ)],
-    "api/v1/runs": [("GET", "/api/v1/runs", READ)],
+    "api/v1/runs": [("GET", "/api/v1/runs", LIST)],
     "api/v1/runs/<run_id>": [
         ("GET", "/api/v1/runs/{run}", READ),
-        ("DELETE", "/api/v1/runs/{run}", {**dict.fromkeys(CALLERS, 401), "admin_key": 200}),
+        ("DELETE", "/api/v1/runs/{run}", {**dict.fromkeys(CALLERS, 401), "admin_key": 200, "webhook_key": 403,
+                                          **dict.fromkeys(CLIENT_SCOPES, 403), "deleter_key": 404}),
     ],
     "console/": [("GET", "/console/", PAGE)],
     "console/login/": [("GET", "/console/login/", PUBLIC)],
@@ -116,10 +95,19 @@ def test_the_matrix_names_every_route():
     assert set(MATRIX) == _routes()
 
 
-def _client_for(who: str, users: dict) -> tuple[Client, dict]:
+@pytest.fixture
+def client_keys(db) -> dict[str, str]:
+    """An API client per entry of CLIENT_SCOPES: who → its key."""
+    from inquiries.services import api_client_create
+
+    return {who: api_client_create(name=who, scopes=scopes)[1] for who, scopes in CLIENT_SCOPES.items()}
+
+
+def _client_for(who: str, users: dict, client_keys: dict) -> tuple[Client, dict]:
     client = Client()
     headers = {"anonymous": {}, "wrong_key": {"X-API-Key": "wk_wrong", "X-Admin-Key": "ak_wrong"},
-               "webhook_key": {"X-API-Key": WEBHOOK_KEY}, "admin_key": {"X-Admin-Key": ADMIN_KEY}}.get(who, {})
+               "webhook_key": {"X-API-Key": WEBHOOK_KEY}, "admin_key": {"X-Admin-Key": ADMIN_KEY},
+               **{name: {"X-API-Key": key} for name, key in client_keys.items()}}.get(who, {})
     if who in users:
         client.force_login(users[who])
     return client, headers
@@ -142,7 +130,8 @@ def _body(method: str, path: str) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("who", CALLERS)
-def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, keys, operator, auditor, outsider):
+def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, keys, operator, auditor, outsider,
+                                                                        client_keys):
     """The roles are the groups as `ensure_role_groups` sets them up; nobody gets extra permissions."""
     users = {"operator": operator, "auditor": auditor, "outsider": outsider}
     seen = []
@@ -151,13 +140,14 @@ def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, ke
             run = make_run(inquiry=make_inquiry(**PII), status="escalated", intent="support",
                            escalation_reason="high_severity: severity high", draft_response="Hi Priya")
             make_step(run=run, sequence=1)
-            client, headers = _client_for(who, users)
+            client, headers = _client_for(who, users, client_keys)
             path = template.format(run=run.pk)
             response = getattr(client, method.lower())(path, headers=headers, **_body(method, path))
             seen.append((method, path, response.status_code))
             assert response.status_code == expected[who], (who, method, path, response.status_code,
                                                            response.content[:300])
-            if response.status_code >= 300 or route in ("", "health", "health/live", "health/ready"):
+            if response.status_code >= 300 or who in OWN_ONLY or route in ("", "health", "health/live",
+                                                                            "health/ready"):
                 text = response.content.decode(errors="replace")
                 for value in PII.values():
                     assert value not in text, (who, method, path, value)
@@ -167,78 +157,6 @@ def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, ke
                     path != "/console/logout/" and not (who == "operator" and method == "POST"):
                 assert "/login/" in response["Location"], (who, path, response["Location"])
     assert len(seen) == sum(len(calls) for calls in MATRIX.values())
-
-
-# --- WebSockets × callers --------------------------------------------------------------------------
-
-def _ws_outcome(path: str, *, cookie: str = "", origin: str = "http://testserver"):
-    from autoflow.asgi import application
-
-    async def scenario():
-        headers = [(b"host", b"testserver"), (b"origin", origin.encode())]
-        if cookie:
-            headers.append((b"cookie", cookie.encode()))
-        com = WebsocketCommunicator(application, path, headers=headers)
-        try:
-            connected, code = await com.connect(timeout=10)
-            if not connected:  # closed before accepting: our codes (4401…), or a bare denial (the handshake's 403)
-                return code if isinstance(code, int) and code != 1000 else "refused"
-            if await com.receive_nothing(timeout=1):  # the history socket is quiet until a run changes
-                return "open"
-            first = await com.receive_output(timeout=10)
-            return first.get("code", "open") if first["type"] == "websocket.close" else "open"
-        finally:  # every consumer gets its disconnect and ends here, not in asyncio.run's clean-up
-            await com.disconnect(timeout=5)
-
-    return run_async(scenario)
-
-
-@pytest.fixture
-def in_memory_channel_layer(settings):
-    """Who may connect is decided before any message moves: an in-process layer keeps each
-    asyncio.run of these checks free of Redis connections bound to an earlier event loop."""
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-def _session_cookie(client: Client, user) -> str:
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_every_websocket_answers_each_caller_as_documented(keys, settings, operator, auditor, outsider,
-                                                           secret_run, in_memory_channel_layer):
-    settings.ALLOWED_HOSTS = ["testserver"]
-    routes = {f"/api/v1/ws/{secret_run.pk}": {"anonymous": 4401, "wrong_key": 4401, "webhook_key": "open",
-                                               "outsider": 4401, "auditor": "open", "operator": "open"},
-              f"/ws/runs/{secret_run.pk}/": {"anonymous": 4401, "wrong_key": 4401, "webhook_key": 4401,
-                                             "outsider": 4401, "auditor": "open", "operator": "open"},
-              "/ws/runs/": {"anonymous": 4401, "wrong_key": 4401, "webhook_key": 4401, "outsider": 4401,
-                            "auditor": "open", "operator": "open"}}
-    from autoflow.routing import websocket_urlpatterns
-
-    assert len(routes) == len(websocket_urlpatterns)
-    users = {"outsider": outsider, "auditor": auditor, "operator": operator}
-    for path, expected in routes.items():
-        for who, outcome in expected.items():
-            token = {"wrong_key": "wk_wrong", "webhook_key": WEBHOOK_KEY}.get(who)
-            cookie = _session_cookie(Client(), users[who]) if who in users else ""
-            full = f"{path}?token={token}" if token else path
-            assert _ws_outcome(full, cookie=cookie) == outcome, (path, who)
-    # Another site's page cannot use the operator's cookie (cross-site WebSocket hijacking), even
-    # where CORS_ORIGINS="*" (the development default) lets it call the API with a key of its own.
-    settings.CORS_ORIGINS = ["*"]
-    cookie = _session_cookie(Client(), operator)
-    evil = "https://evil.example"
-    assert _ws_outcome(f"/ws/runs/{secret_run.pk}/", cookie=cookie, origin=evil) == "refused"
-    assert _ws_outcome("/ws/runs/", cookie=cookie, origin=evil) == "refused"
-    assert _ws_outcome(f"/api/v1/ws/{secret_run.pk}", cookie=cookie, origin=evil) == 4401
-    assert _ws_outcome(f"/api/v1/ws/{secret_run.pk}?token={WEBHOOK_KEY}", origin=evil) == "open"
 
 
 # --- CSRF on every console form ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apiclient',
             name='scopes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('intake', 'Submit inquiries'), ('read_own', 'Read the runs it submitted'), ('read_all', 'Read every run'), ('delete', 'Delete runs it can read')], max_length=16), blank=True, default=inquiries.models.intake.default_scopes, help_text='What the key may do: intake, read_own, read_all, delete.', size=None),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('intake', 'Submit inquiries'), ('read_own', 'Read the runs it submitted'), ('read_all', 'Read every run'), ('delete', 'Delete runs it can read')], max_length=16), blank=True, db_default=['intake', 'read_own'], default=inquiries.models.intake.default_scopes, help_text='What the key may do: intake, read_own, read_all, delete.', size=None),
         ),
         migrations.AddConstraint(
             model_name='apiclient',

@@ -13,8 +13,8 @@ The models live in modules by topic: `choices` (the closed value sets), `contact
 """
 
 from .choices import (
-    ApiScope,
     INTENT_FAMILY,
+    ApiScope,
     EmailKind,
     EmailStatus,
     Family,

@@ -39,6 +39,8 @@ class ApiClient(TimeStampedModel):
     )
     scopes = ArrayField(
         models.CharField(max_length=16, choices=ApiScope.choices), default=default_scopes, blank=True,
+        # Rows written without the ORM (SQL, an older release during a rolling deploy) get them too.
+        db_default=["intake", "read_own"],
         help_text="What the key may do: intake, read_own, read_all, delete.",
     )
     notes = models.TextField(blank=True)

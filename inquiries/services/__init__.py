@@ -20,7 +20,7 @@ from .clients import api_client_create, api_client_set_active
 from .crm import contact_record_inquiry, contact_statements, lead_score_statements
 from .email import outbound_email_send_once, reply_send_once, reply_subject
 from .escalations import run_assign, run_draft_update, run_replay, run_reply_approve, run_resolve
-from .intake import Acceptance, Caller, body_fingerprint, inquiry_accept
+from .intake import SIGNED_KEYS, Acceptance, Caller, body_fingerprint, inquiry_accept
 from .leases import (
     HOLD_LEASE_SQL,
     LEASE_LOST_SQLSTATE,
@@ -45,7 +45,7 @@ __all__ = [
     # clients
     "api_client_create", "api_client_set_active",
     # intake
-    "Acceptance", "Caller", "body_fingerprint", "inquiry_accept",
+    "SIGNED_KEYS", "Acceptance", "Caller", "body_fingerprint", "inquiry_accept",
     # leases
     "HOLD_LEASE_SQL", "LEASE_LOST_SQLSTATE", "Busy", "Lease", "LeaseLost", "leases_hand_back", "leases_renew",
     "run_claim", "run_release", "runs_reap", "send_held",

@@ -19,7 +19,15 @@ from django.utils import timezone
 from core.request_id import get_request_id
 from inquiries import hotstate, payloads, selectors
 from inquiries.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
-from inquiries.models import IdempotencyRecord, Inquiry, InquirySource, Run, RunEvent, RunEventType
+from inquiries.models import (
+    ApiScope,
+    IdempotencyRecord,
+    Inquiry,
+    InquirySource,
+    Run,
+    RunEvent,
+    RunEventType,
+)
 
 from ._common import queue_run_task
 from ._intake_sql import intake_sql as _intake_sql
@@ -30,13 +38,21 @@ from ._pipeline import insert_parts
 class Caller:
     """Who is calling: `identity` names the caller (`key:bootstrap`, `client:<id>`, `user:<id>`,
     `anonymous`…); its idempotency keys are its own and its per-key rate limit is counted on it.
-    `label` is what audit events show."""
+    `label` is what audit events show; `scopes` what it may do (ApiScope values)."""
 
     identity: str
     label: str
     ip: str
     api_client_id: int | None = None
     rate_limit: str = ""
+    scopes: frozenset[str] = frozenset()
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def reads_all(self) -> bool:
+        return ApiScope.READ_ALL in self.scopes
 
 
 @dataclass(frozen=True)
@@ -50,9 +66,20 @@ def body_fingerprint(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _replay_or_conflict(*, run_id, stored_fingerprint: str, fingerprint: str) -> Acceptance | None:
+# The namespace of signed requests' `webhook-id`s: one for every caller, so that a captured signed
+# request cannot be replayed under another key or with an Idempotency-Key of its own.
+SIGNED_KEYS = "signed"
+
+
+def _replay_or_conflict(*, run_id, stored_fingerprint: str, fingerprint: str, caller: Caller,
+                        key_owner: str) -> Acceptance | None:
     if stored_fingerprint != fingerprint:
         raise IdempotencyKeyReused()
+    # (`api_client_id=None` is Django's IS NULL: the bootstrap key's runs.)
+    if key_owner != caller.identity and not Run.objects.filter(
+            pk=run_id, inquiry__api_client_id=caller.api_client_id).exists():
+        # Another caller's signed request: neither its run nor its stream token is this caller's.
+        raise IdempotencyKeyReused("This webhook-id was already used by another caller.")
     status = selectors.run_status(run_id=run_id)
     if status is None:  # the run was deleted since: the key is free again
         return None
@@ -61,21 +88,23 @@ def _replay_or_conflict(*, run_id, stored_fingerprint: str, fingerprint: str) ->
 
 def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller: Caller,
                    idempotency_key: str | None, fingerprint: str, source: str = InquirySource.API,
-                   replay_of: Run | None = None, actor=None) -> Acceptance:
+                   replay_of: Run | None = None, actor=None, key_owner: str | None = None) -> Acceptance:
     """Accept an inquiry durably: the idempotency claim, inquiry, run, its first events and the
-    queued task commit in one PostgreSQL transaction, or nothing does. Redis is told afterwards."""
+    queued task commit in one PostgreSQL transaction, or nothing does. Redis is told afterwards.
+    The idempotency key belongs to `key_owner`: the caller (the default) or SIGNED_KEYS."""
+    key_owner = key_owner or caller.identity
     if idempotency_key:
-        cached = hotstate.idempotency_recall(caller=caller.identity, key=idempotency_key)
+        cached = hotstate.idempotency_recall(caller=key_owner, key=idempotency_key)
         if cached:
             replay = _replay_or_conflict(run_id=cached["run_id"], stored_fingerprint=cached["fingerprint"],
-                                         fingerprint=fingerprint)
+                                         fingerprint=fingerprint, caller=caller, key_owner=key_owner)
             if replay:
                 return replay
     for _ in range(3):
         try:
             return _accept_new(data=data, raw_payload=raw_payload, caller=caller, source=source,
                                idempotency_key=idempotency_key, fingerprint=fingerprint,
-                               replay_of=replay_of, actor=actor)
+                               replay_of=replay_of, actor=actor, key_owner=key_owner)
         except _KeyTaken:
             pass
         except OperationalError as exc:
@@ -83,12 +112,12 @@ def inquiry_accept(*, data: dict[str, Any], raw_payload: dict[str, Any], caller:
                 raise IdempotencyKeyInProgress(retry_after=1) from exc
             raise
         # Someone else claimed the key first (their transaction committed while ours waited).
-        record = IdempotencyRecord.objects.filter(caller=caller.identity, key=idempotency_key).first()
+        record = IdempotencyRecord.objects.filter(caller=key_owner, key=idempotency_key).first()
         if record is not None:
             replay = _replay_or_conflict(run_id=record.run_id, stored_fingerprint=record.fingerprint,
-                                         fingerprint=fingerprint)
+                                         fingerprint=fingerprint, caller=caller, key_owner=key_owner)
             if replay:
-                hotstate.idempotency_remember(caller=caller.identity, key=idempotency_key, fingerprint=fingerprint,
+                hotstate.idempotency_remember(caller=key_owner, key=idempotency_key, fingerprint=fingerprint,
                                               run_id=record.run_id,
                                               ttl=int((record.expires_at - timezone.now()).total_seconds()))
                 return replay
@@ -100,7 +129,7 @@ class _KeyTaken(Exception):
 
 
 def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_key: str | None,
-                fingerprint: str, replay_of: Run | None, actor) -> Acceptance:
+                fingerprint: str, replay_of: Run | None, actor, key_owner: str) -> Acceptance:
     now = timezone.now()
     run_id = uuid.uuid4()
     ttl = settings.IDEMPOTENCY_TTL_SECONDS
@@ -123,7 +152,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
     ]
     claim = None
     if idempotency_key:
-        claim = IdempotencyRecord(caller=caller.identity, key=idempotency_key, fingerprint=fingerprint, run_id=run_id,
+        claim = IdempotencyRecord(caller=key_owner, key=idempotency_key, fingerprint=fingerprint, run_id=run_id,
                                   created_at=now, expires_at=now + timedelta(seconds=ttl))
     with transaction.atomic():
         if claim is not None:
@@ -148,7 +177,7 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
             raise _KeyTaken  # rolls back the task row too
     hot_values = {"snapshot": payloads.run_status_payload(run, steps=[])}
     if idempotency_key:
-        hot_values["idempotency"] = {"caller": caller.identity, "key": idempotency_key, "fingerprint": fingerprint,
+        hot_values["idempotency"] = {"caller": key_owner, "key": idempotency_key, "fingerprint": fingerprint,
                                      "run_id": run_id, "ttl": ttl}
     hotstate.accepted_write(**hot_values)
     return Acceptance(run_id=run_id, status=run.status, replay=False)

@@ -16,6 +16,7 @@ from core.errors import error_response, internal_message
 from inquiries.errors import (
     DomainError,
     ErrorCode,
+    Forbidden,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InvalidJson,
@@ -47,6 +48,7 @@ ANSWERS: dict[type[DomainError], Answer] = {
     PayloadTooLarge: Answer(413),
     Unauthorized: Answer(401, lambda exc: {"WWW-Authenticate": f'ApiKey header="{exc.key_header}"'}),
     InvalidSignature: Answer(401),
+    Forbidden: Answer(403),
     RateLimited: Answer(429, lambda exc: {
         **ratelimit.headers(limit=exc.limit, remaining=exc.remaining, reset=exc.reset),
         "Retry-After": str(exc.retry_after)}),

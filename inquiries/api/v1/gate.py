@@ -1,6 +1,7 @@
 """The webhook's gate: everything POST /api/v1/webhook checks before django-ninja parses the
 body (an auth callable runs first), in the order that protects the database best:
-size and type → per-IP limit → API key → signature (raw body) → per-key limit → JSON.
+size and type → per-IP limit → API key and its intake scope → signature (raw body) → per-key limit
+→ JSON.
 Each refusal is a typed error (inquiries/errors.py); its status and headers are listed in
 docs/api.md."""
 
@@ -12,6 +13,7 @@ from ninja.security import APIKeyHeader
 
 from core.client_ip import client_ip
 from inquiries.errors import (
+    Forbidden,
     InvalidJson,
     InvalidRequest,
     InvalidSignature,
@@ -19,10 +21,11 @@ from inquiries.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from inquiries.models import ApiScope
 from inquiries.services import Caller
 
 from . import ratelimit
-from .auth import ANONYMOUS, anonymous_caller, identify
+from .auth import ANONYMOUS, anonymous_caller, auth_required, identify
 from .signatures import SignatureError, signing_secrets, verify_signature
 
 logger = logging.getLogger("autoflow.auth")
@@ -38,9 +41,11 @@ class IntakeGate(APIKeyHeader):
         ratelimit.enforce(request, counter="intake-ip", per=client_ip(request))
         caller = identify(key, ip=client_ip(request))
         if caller is None:
-            if settings.WEBHOOK_API_KEY:
+            if key or auth_required():
                 raise Unauthorized()
             caller = anonymous_caller(request)
+        if not caller.may(ApiScope.INTAKE):
+            raise Forbidden("This key may not submit inquiries (it lacks the intake scope).")
         secrets = signing_secrets()
         request.webhook_id = None
         if secrets:

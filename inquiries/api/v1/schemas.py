@@ -69,6 +69,9 @@ class WebhookResponse(Schema):
     message: str
     poll_url: str
     idempotent_replay: bool = False
+    stream_token: str = Field(description="Signed, for this run and this caller only, valid "
+                                          "STREAM_TOKEN_TTL_SECONDS (default 3600): the `token` of `ws_url`.")
+    ws_url: str = Field(description="The run's live events: `/api/v1/ws/<run_id>?token=<stream_token>`.")
 
 
 class StepOut(Schema):

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router
 
 from inquiries import services
+from inquiries.api.v1 import stream_token
 from inquiries.api.v1.gate import IntakeGate
 from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse, without_nul
 from inquiries.errors import InvalidRequest
@@ -30,7 +31,8 @@ def poll_url(run_id: UUID) -> str:
         "committed. Same `Idempotency-Key` and body: the same `run_id` again with "
         "`idempotent_replay: true`; same key, other body: 422 `idempotency_key_reused`. When "
         "`WEBHOOK_SIGNING_SECRET` is set, Standard Webhooks headers are required and `webhook-id` "
-        "doubles as the idempotency key. 503 with `Retry-After` when nothing could be stored."
+        "is the idempotency key (for every caller; an `Idempotency-Key` header is then ignored). "
+        "`ws_url` follows the run live with its `stream_token`. 503 with `Retry-After` when nothing could be stored."
     ),
     # OpenAPI links: what a client (and schemathesis' stateful tests) can do with the run_id.
     openapi_extra={"responses": {200: {"links": {
@@ -48,21 +50,26 @@ def create_inquiry(
                                          pattern=IDEMPOTENCY_KEY.pattern,
                                          description="1–255 printable ASCII characters, scoped to the caller."),
 ):
-    key = idempotency_key if idempotency_key is not None else request.webhook_id
+    # A signed request's webhook-id is its only idempotency key, in one namespace for all callers:
+    # a captured request cannot be replayed with an Idempotency-Key of its own or under another key.
+    signed = request.webhook_id is not None
+    key = request.webhook_id if signed else idempotency_key
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise InvalidRequest("Idempotency-Key must be 1–255 printable ASCII characters.",
                              details=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid format", "type": "value_error"}])
     accepted = services.inquiry_accept(
         data=payload.model_dump(), raw_payload=without_nul(request.parsed_json), caller=request.auth,
         idempotency_key=key, fingerprint=services.body_fingerprint(request.body),
+        key_owner=services.SIGNED_KEYS if signed else None,
     )
     for name, value in getattr(request, "ratelimit_headers", {}).items():
         response[name] = value
     if accepted.replay:
         response["Idempotent-Replayed"] = "true"
+    token = stream_token.issue(run_id=accepted.run_id, caller=request.auth)
     return WebhookResponse(
         run_id=accepted.run_id, status=accepted.status, poll_url=poll_url(accepted.run_id),
-        idempotent_replay=accepted.replay,
+        idempotent_replay=accepted.replay, stream_token=token, ws_url=stream_token.ws_url(accepted.run_id, token),
         message="Inquiry already accepted; this is the same run." if accepted.replay
         else "Inquiry accepted; the workflow is running.",
     )
