@@ -2,8 +2,6 @@
 one-transaction guarantee. In-process (Django's test client) against the real PostgreSQL and Redis."""
 
 import base64
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -20,6 +18,7 @@ from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.api.v1.signatures import SignatureError, verify_signature
 from inquiries.models import IdempotencyRecord, Inquiry, Run, RunEvent
 from testutils.inquiries import inquiry
+from testutils.signing import sign
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +41,6 @@ def _clean_hot_plane():
     forget_cached_clients()
     yield
     reset_redis_pool()
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def post(client, body: bytes | dict | None = None, **headers):
