@@ -88,7 +88,7 @@ async def send_fast(url: str, count: int, concurrency: int = 16) -> list[str]:
 def start_stack(backend: str, ollama_url: str, extra_env: dict[str, str]) -> Stack:
     """PostgreSQL, Redis, migrated, the demo data, the web tier and one worker cluster."""
     stack = Stack({**os.environ, "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
-                   "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "LLM_BACKEND": backend,
+                   "WEBHOOK_RATE_LIMIT": "1000000/m", "READ_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "LLM_BACKEND": backend,
                    "OLLAMA_BASE_URL": ollama_url, "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
                    **extra_env}).start()
     try:

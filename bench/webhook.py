@@ -139,7 +139,7 @@ async def closed_model(url: str, key: str, concurrency: int, duration: float, *,
 
 def start_stack(workers: int, *, with_workers: bool = False, backlog: int = 0):
     stack = Stack({**os.environ, "DJANGO_SETTINGS_MODULE": "autoflow.settings", "WEBHOOK_API_KEY": KEY,
-                   "WEBHOOK_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+                   "WEBHOOK_RATE_LIMIT": "1000000/m", "READ_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING", "OLLAMA_BASE_URL": "http://127.0.0.1:9",
                    "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}).start()
     fake = None
 
