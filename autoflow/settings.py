@@ -293,6 +293,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # networks; loopback is always trusted in addition: our own nginx connects from there (see
 # core/client_ip.py). The web tier's nginx reads the same variable (scripts/web.py).
 TRUSTED_PROXIES = proxy_networks(env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"]))
+# 1: the web tier may serve beyond loopback without WEBHOOK_API_KEY and AUTOFLOW_ADMIN_API_KEY
+# (scripts/web.py refuses to otherwise); /health then says `"exposure": "open"`.
+AUTOFLOW_ALLOW_OPEN = env.bool("AUTOFLOW_ALLOW_OPEN", default=False)
 CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
 CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS

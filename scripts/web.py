@@ -11,12 +11,14 @@ errors (upstream down, too large, too many) with the same JSON envelope as the a
 
 Behind a proxy: nginx believes X-Forwarded-For and X-Forwarded-Proto only from TRUSTED_PROXIES
 (addresses or CIDRs; loopback always) and passes the app the client it established and the
-scheme (core/client_ip.py has the same rule).
+scheme (core/client_ip.py has the same rule). The tier refuses to serve on a non-loopback HOST
+without WEBHOOK_API_KEY and AUTOFLOW_ADMIN_API_KEY unless AUTOFLOW_ALLOW_OPEN=1 (guard_exposure).
 
 Used through scripts/stack.py by `make run` (scripts/run.py), the end-to-end tests
 (testutils/live.py), bench/ and chaos/, and run on its own (`python -m scripts.web`, the container's command) where the database is elsewhere.
 """
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -37,6 +39,39 @@ from scripts.common import (
     service_user,
 )
 from scripts.supervise import StopRequest, supervise
+
+# Without both keys the API is open: the web tier serves it beyond loopback only when told to.
+EXPOSURE_KEYS = ("WEBHOOK_API_KEY", "AUTOFLOW_ADMIN_API_KEY")
+TRUE = ("1", "true", "yes", "y", "on", "ok")  # django-environ's booleans (autoflow/settings.py)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0, ::, a name) may face a network."""
+    host = host.strip()
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def guard_exposure(env: dict[str, str], host: str) -> None:
+    """Refuse (ServiceError) to serve on a non-loopback `host` while WEBHOOK_API_KEY or
+    AUTOFLOW_ADMIN_API_KEY is missing from `env`, unless AUTOFLOW_ALLOW_OPEN is set; then warn."""
+    missing = [name for name in EXPOSURE_KEYS if not env.get(name, "").strip()]
+    if not missing:
+        return
+    if env.get("AUTOFLOW_ALLOW_OPEN", "").strip().lower() in TRUE:
+        log(f"warning: AUTOFLOW_ALLOW_OPEN is set: serving on {host or '0.0.0.0'} without {' and '.join(missing)}; "
+            "what they guard (intake, reads, deletes) may be open to whoever reaches it (/health: exposure open)")
+        return
+    if not is_loopback(host):
+        raise ServiceError(
+            f"refusing to serve on {host or '0.0.0.0'}, a non-loopback address, without {' and '.join(missing)}: "
+            "what they guard (intake, reads, deletes) could be open to whoever reaches it. Set "
+            f"{' and '.join(missing)} (see .env.example), bind HOST=127.0.0.1, or set AUTOFLOW_ALLOW_OPEN=1 "
+            "to serve an open API on purpose.")
 
 
 def find_nginx() -> str:
@@ -120,6 +155,7 @@ class WebStack:
                 time.sleep(0.05)
 
     def start(self, *, timeout: float = 60) -> None:
+        guard_exposure(self.env, self.host)
         self._write_nginx_conf()  # a setting nginx cannot take is refused before anything starts
         if port_open(self.port, "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host):
             raise ServiceError(f"port {self.port} is already taken; choose another (PORT)")
@@ -182,12 +218,21 @@ class WebStack:
 def main() -> int:
     """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS);
     a process of the tier that dies is started again (see supervise)."""
+    if (REPO / ".env").exists():
+        # The .env the settings read: its keys count for guard_exposure too.
+        import environ
+
+        environ.Env.read_env(REPO / ".env", overwrite=False)
     stop = StopRequest()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
     stack = WebStack(env=env, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
                      run_dir=Path(os.environ.get("AUTOFLOW_WEB_DIR") or RUN_DIR / "web"))
-    stack.start()
+    try:
+        stack.start()
+    except ServiceError as exc:
+        log(f"error: {exc}")
+        return 2
     log(f"serving on {stack.url}/")
     try:
         return supervise(stop, {"web tier": stack})
