@@ -49,7 +49,8 @@ class ForwardedHeadersMiddleware:
 class RequestIDMiddleware:
     """Gives every request an id (a sane client `X-Request-ID` is kept), exposes it to logs and
     error bodies, and returns it on every response, 500s included (Django turns exceptions into
-    responses before they reach this outermost middleware). Writes the access log line."""
+    responses before they reach this middleware, outermost but for ForwardedHeadersMiddleware).
+    Writes the access log line."""
 
     sync_capable = True
     async_capable = True
