@@ -1,8 +1,8 @@
 """System checks that refuse to run AutoFlow in production without its secrets and allowlists.
 
-They run with every management command (migrate, qcluster, …) and, in production, when the ASGI
-application is loaded (autoflow/asgi.py), so neither the web server nor the worker starts with a
-bad configuration.
+They run with every management command (migrate, qcluster, …) and when the ASGI and WSGI
+applications are loaded (autoflow/asgi.py, autoflow/wsgi.py), so neither the web server nor the
+worker starts with a bad configuration.
 """
 
 from django.conf import settings

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.ForwardedHeadersMiddleware",  # before anything reads X-Forwarded-* (Security below)
     "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -289,6 +290,8 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@localhost>")
 
 # --- Security: sessions, sign-in, CORS, proxies, deploy hardening -------------------------------
+from core.client_ip import proxy_networks  # noqa: E402
+
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
@@ -300,8 +303,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-# Addresses of our own reverse proxy, whose X-Real-IP names the client (see core/client_ip.py).
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# Proxies (addresses or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto count, parsed into
+# networks; loopback is always trusted in addition: our own nginx connects from there (see
+# core/client_ip.py). The web tier's nginx reads the same variable (scripts/web.py).
+TRUSTED_PROXIES = proxy_networks(env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"]))
+# 1: the web tier may serve beyond loopback without WEBHOOK_API_KEY and AUTOFLOW_ADMIN_API_KEY
+# (scripts/web.py refuses to otherwise); /health then says `"exposure": "open"`.
+AUTOFLOW_ALLOW_OPEN = env.bool("AUTOFLOW_ALLOW_OPEN", default=False)
 CORS_ORIGINS = env.list("CORS_ORIGINS", default=[] if PRODUCTION else ["*"])
 CORS_ALLOW_ALL_ORIGINS = CORS_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS

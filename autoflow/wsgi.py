@@ -1,4 +1,4 @@
-"""WSGI entry point, for HTTP-only deployments behind a WSGI server (WebSockets need asgi.py)."""
+"""WSGI entry point (gunicorn behind nginx, scripts/web.py), for plain HTTP (WebSockets: asgi.py)."""
 
 import os
 
@@ -6,4 +6,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
 
-application = get_wsgi_application()
+application = get_wsgi_application()  # sets Django up
+
+from autoflow.checks import refuse_to_start_on_errors  # noqa: E402
+
+# gunicorn does not run Django's system checks; a production server must not start misconfigured.
+refuse_to_start_on_errors()

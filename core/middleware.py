@@ -3,6 +3,7 @@ import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
+from .client_ip import is_trusted_proxy
 from .request_id import sanitise_request_id, set_request_id
 
 HEADER = "X-Request-ID"
@@ -10,10 +11,46 @@ logger = logging.getLogger("autoflow.request")
 access_logger = logging.getLogger("autoflow.access")
 
 
+class ForwardedHeadersMiddleware:
+    """Removes `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` from a request whose
+    peer is not a trusted proxy (core/client_ip.py), before anything reads them: Django's
+    SECURE_PROXY_SSL_HEADER then takes a request for HTTPS only on a trusted proxy's word. First in
+    MIDDLEWARE, ahead of everything that reads `request.headers`."""
+
+    HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    @classmethod
+    def strip(cls, request) -> None:
+        if is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+            return
+        removed = [name for name in cls.HEADERS if request.META.pop(name, None) is not None]
+        if removed:
+            request.__dict__.pop("headers", None)  # a `request.headers` read before must not keep them
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        self.strip(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request):
+        self.strip(request)
+        return await self.get_response(request)
+
+
 class RequestIDMiddleware:
     """Gives every request an id (a sane client `X-Request-ID` is kept), exposes it to logs and
     error bodies, and returns it on every response, 500s included (Django turns exceptions into
-    responses before they reach this outermost middleware). Writes the access log line."""
+    responses before they reach this middleware, outermost but for ForwardedHeadersMiddleware).
+    Writes the access log line."""
 
     sync_capable = True
     async_capable = True

@@ -4,6 +4,7 @@ service: PostgreSQL, Redis and the model (Ollama, or the built-in engine)."""
 import time
 from dataclasses import asdict, dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -45,6 +46,13 @@ def check_redis() -> Check:
     return _timed(lambda: get_redis().ping())
 
 
+def exposure() -> str:
+    """`open` when AUTOFLOW_ALLOW_OPEN let the web tier serve beyond loopback although
+    WEBHOOK_API_KEY or AUTOFLOW_ADMIN_API_KEY is missing (scripts/web.py), else `guarded`."""
+    keys_missing = not settings.WEBHOOK_API_KEY or not settings.AUTOFLOW_ADMIN_API_KEY
+    return "open" if settings.AUTOFLOW_ALLOW_OPEN and keys_missing else "guarded"
+
+
 def health_report() -> dict:
     database = check_database()
     redis = check_redis()
@@ -59,6 +67,7 @@ def health_report() -> dict:
         "timestamp": utc_iso(timezone.now(), timespec="milliseconds"),
         # Rate-limit counters live in Redis; without it intake stays open rather than closed.
         "rate_limiting": "active" if redis.ok else "fail_open",
+        "exposure": exposure(),
         "checks": {
             "database": asdict(database),
             "redis": asdict(redis),

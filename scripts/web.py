@@ -5,13 +5,20 @@
 
 Why: daphne is the WebSocket server, but one daphne process serving plain HTTP through Django's
 sync-to-async hop is several times slower than WSGI workers (docs/benchmarks.md). nginx also
-buffers slow clients, caps body and header sizes, sets X-Real-IP for rate limiting, and answers
-its own errors (upstream down, too large) with the same JSON envelope as the app.
+buffers slow clients, caps body and header sizes, limits connections and requests per client
+address (WEB_CONN_LIMIT, WEB_REQ_RATE, WEB_REQ_BURST), cuts idle connections, and answers its own
+errors (upstream down, too large, too many) with the same JSON envelope as the app.
+
+Behind a proxy: nginx believes X-Forwarded-For and X-Forwarded-Proto only from TRUSTED_PROXIES
+(addresses or CIDRs; loopback always) and passes the app the client it established and the
+scheme (core/client_ip.py has the same rule). The tier refuses to serve on a non-loopback HOST
+without WEBHOOK_API_KEY and AUTOFLOW_ADMIN_API_KEY unless AUTOFLOW_ALLOW_OPEN=1 (guard_exposure).
 
 Used through scripts/stack.py by `make run` (scripts/run.py), the end-to-end tests
 (testutils/live.py), bench/ and chaos/, and run on its own (`python -m scripts.web`, the container's command) where the database is elsewhere.
 """
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -20,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import pids
+from scripts import nginx_conf, pids
 from scripts.common import (
     REPO,
     RUN_DIR,
@@ -33,86 +40,38 @@ from scripts.common import (
 )
 from scripts.supervise import StopRequest, supervise
 
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {run_dir}/nginx.pid;
-error_log {run_dir}/nginx-error.log warn;
-{user_line}
-events {{ worker_connections 4096; }}
+# Without both keys the API is open: the web tier serves it beyond loopback only when told to.
+EXPOSURE_KEYS = ("WEBHOOK_API_KEY", "AUTOFLOW_ADMIN_API_KEY")
+TRUE = ("1", "true", "yes", "y", "on", "ok")  # django-environ's booleans (autoflow/settings.py)
 
-http {{
-    access_log off;
-    server_tokens off;
-    client_body_temp_path {run_dir}/tmp/body;
-    proxy_temp_path {run_dir}/tmp/proxy;
-    fastcgi_temp_path {run_dir}/tmp/fastcgi;
-    uwsgi_temp_path {run_dir}/tmp/uwsgi;
-    scgi_temp_path {run_dir}/tmp/scgi;
 
-    # Backstops only: the app answers its own, smaller cap (WEBHOOK_MAX_BODY_BYTES) with a 413.
-    client_max_body_size {max_body};
-    client_body_buffer_size 128k;
-    client_header_timeout 15s;
-    client_body_timeout 15s;
-    send_timeout 30s;
-    keepalive_timeout 65s;
-    large_client_header_buffers 4 16k;
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0, ::, a name) may face a network."""
+    host = host.strip()
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
 
-    upstream autoflow_http {{ server 127.0.0.1:{http_port}; }}
-    upstream autoflow_ws {{ server 127.0.0.1:{ws_port}; }}
-
-    server {{
-        listen {listen};
-
-        location ~ ^/(api/v1/ws|ws)/ {{
-            proxy_pass http://autoflow_ws;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For "";
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 1h;
-        }}
-
-        location / {{
-            proxy_pass http://autoflow_http;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For "";
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 60s;
-        }}
-
-        error_page 502 503 504 = @unavailable;
-        error_page 413 = @too_large;
-        error_page 400 494 = @bad_request;
-
-        location @unavailable {{
-            default_type application/json;
-            add_header X-Request-ID $request_id always;
-            add_header Retry-After 5 always;
-            return 503 '{{"error":"service_unavailable","message":"AutoFlow is starting or restarting; nothing was stored. Retry shortly.","details":[],"request_id":"$request_id"}}';
-        }}
-        location @too_large {{
-            default_type application/json;
-            add_header X-Request-ID $request_id always;
-            return 413 '{{"error":"payload_too_large","message":"The request body is too large.","details":[],"request_id":"$request_id"}}';
-        }}
-        location @bad_request {{
-            default_type application/json;
-            add_header X-Request-ID $request_id always;
-            return 400 '{{"error":"bad_request","message":"The request is malformed or its headers are too large.","details":[],"request_id":"$request_id"}}';
-        }}
-    }}
-}}
-"""
+def guard_exposure(env: dict[str, str], host: str) -> None:
+    """Refuse (ServiceError) to serve on a non-loopback `host` while WEBHOOK_API_KEY or
+    AUTOFLOW_ADMIN_API_KEY is missing from `env`, unless AUTOFLOW_ALLOW_OPEN is set; then warn."""
+    missing = [name for name in EXPOSURE_KEYS if not env.get(name, "").strip()]
+    if not missing:
+        return
+    if env.get("AUTOFLOW_ALLOW_OPEN", "").strip().lower() in TRUE:
+        log(f"warning: AUTOFLOW_ALLOW_OPEN is set: serving on {host or '0.0.0.0'} without {' and '.join(missing)}; "
+            "what they guard (intake, reads, deletes) may be open to whoever reaches it (/health: exposure open)")
+        return
+    if not is_loopback(host):
+        raise ServiceError(
+            f"refusing to serve on {host or '0.0.0.0'}, a non-loopback address, without {' and '.join(missing)}: "
+            "what they guard (intake, reads, deletes) could be open to whoever reaches it. Set "
+            f"{' and '.join(missing)} (see .env.example), bind HOST=127.0.0.1, or set AUTOFLOW_ALLOW_OPEN=1 "
+            "to serve an open API on purpose.")
 
 
 def find_nginx() -> str:
@@ -156,11 +115,8 @@ class WebStack:
         user = service_user()
         conf = self.run_dir / "nginx.conf"
         listen = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        conf.write_text(NGINX_CONF.format(
-            run_dir=self.run_dir, user_line=f"user {user};" if user else "", listen=listen,
-            http_port=self.http_port, ws_port=self.ws_port,
-            max_body=f"{max(int(self.env.get('WEBHOOK_MAX_BODY_BYTES', 65536)) * 4, 1 << 20)}",
-        ))
+        conf.write_text(nginx_conf.render(self.env, run_dir=self.run_dir, user=user, listen=listen,
+                                          http_port=self.http_port, ws_port=self.ws_port))
         hand_over(self.run_dir / "tmp")
         return conf
 
@@ -199,6 +155,8 @@ class WebStack:
                 time.sleep(0.05)
 
     def start(self, *, timeout: float = 60) -> None:
+        guard_exposure(self.env, self.host)
+        self._write_nginx_conf()  # a setting nginx cannot take is refused before anything starts
         if port_open(self.port, "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host):
             raise ServiceError(f"port {self.port} is already taken; choose another (PORT)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -260,12 +218,21 @@ class WebStack:
 def main() -> int:
     """Serve until SIGTERM/SIGINT, with the settings of the environment (HOST, PORT, WEB_WORKERS);
     a process of the tier that dies is started again (see supervise)."""
+    if (REPO / ".env").exists():
+        # The .env the settings read: its keys count for guard_exposure too.
+        import environ
+
+        environ.Env.read_env(REPO / ".env", overwrite=False)
     stop = StopRequest()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
     stack = WebStack(env=env, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
                      run_dir=Path(os.environ.get("AUTOFLOW_WEB_DIR") or RUN_DIR / "web"))
-    stack.start()
+    try:
+        stack.start()
+    except ServiceError as exc:
+        log(f"error: {exc}")
+        return 2
     log(f"serving on {stack.url}/")
     try:
         return supervise(stop, {"web tier": stack})

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from core.client_ip import proxy_networks
 from core.redis_client import get_redis, reset_redis_pool
 from inquiries.api.v1.auth import forget_cached_clients
 from inquiries.api.v1.signatures import SignatureError, verify_signature
@@ -43,9 +44,10 @@ def _clean_hot_plane():
     reset_redis_pool()
 
 
-def post(client, body: bytes | dict | None = None, **headers):
+def post(client, body: bytes | dict | None = None, *, peer: str = "127.0.0.1", **headers):
+    """`peer`: the address the request comes from (REMOTE_ADDR); 127.0.0.1 is our own nginx."""
     data = body if isinstance(body, bytes) else json.dumps(body or inquiry())
-    return client.post("/api/v1/webhook", data=data, content_type="application/json",
+    return client.post("/api/v1/webhook", data=data, content_type="application/json", REMOTE_ADDR=peer,
                        headers={k.replace("_", "-"): v for k, v in headers.items()})
 
 
@@ -188,17 +190,23 @@ def test_per_ip_limit_answers_429_with_headers(client, settings):
     assert Run.objects.count() == 3
 
 
-def test_the_client_ip_comes_from_our_proxy_not_from_x_forwarded_for(client, settings):
+def test_the_client_ip_is_the_address_our_proxy_saw_not_what_the_client_wrote(client, settings):
     settings.WEBHOOK_RATE_LIMIT = "2/m"
     settings.WEBHOOK_API_KEY = ""
-    spoofed = [post(client, X_Forwarded_For=f"10.0.0.{n}", X_Real_IP="203.0.113.7").status_code for n in range(3)]
+    # Our nginx (127.0.0.1, trusted) sends the client it saw as the last X-Forwarded-For hop;
+    # what a client put left of it, or in X-Real-IP, counts for nothing.
+    spoofed = [post(client, X_Forwarded_For=f"10.0.0.{n}, 203.0.113.7", X_Real_IP=f"10.1.0.{n}").status_code
+               for n in range(3)]
     assert spoofed == [200, 200, 429]
     # Another client behind our proxy has its own bucket.
-    assert post(client, X_Real_IP="203.0.113.8").status_code == 200
-    # X-Real-IP counts only from the trusted proxy address.
-    settings.TRUSTED_PROXIES = []
-    untrusted = [post(client, X_Real_IP=f"203.0.113.{n}").status_code for n in (20, 21, 22)]
-    assert untrusted == [200, 200, 429]  # all three count as 127.0.0.1
+    assert post(client, X_Forwarded_For="203.0.113.8").status_code == 200
+    # From a peer that is not a trusted proxy, X-Forwarded-For is ignored: the peer is the client.
+    untrusted = [post(client, peer="198.51.100.50", X_Forwarded_For=f"203.0.113.{n}").status_code
+                 for n in (20, 21, 22)]
+    assert untrusted == [200, 200, 429]
+    # A proxy named in TRUSTED_PROXIES (a CIDR) is believed like ours.
+    settings.TRUSTED_PROXIES = proxy_networks(["198.51.100.0/24"])
+    assert post(client, peer="198.51.100.50", X_Forwarded_For="203.0.113.30").status_code == 200
 
 
 def test_per_key_limit_with_a_client_override(client, settings):
@@ -206,7 +214,7 @@ def test_per_key_limit_with_a_client_override(client, settings):
 
     settings.WEBHOOK_RATE_LIMIT = "100/m"
     _, raw = api_client_create(name="Small plan", rate_limit="2/m")
-    codes = [post(client, X_API_Key=raw, X_Real_IP=f"198.51.100.{n}").status_code for n in range(3)]
+    codes = [post(client, X_API_Key=raw, X_Forwarded_For=f"198.51.100.{n}").status_code for n in range(3)]
     assert codes == [200, 200, 429]
 
 

@@ -118,11 +118,11 @@ class LiveStack(Stack):
     ORIGIN = "https://crm.example.com"
 
     def __init__(self, base_dir=None, *, web_log=None, **overrides: str):
-        super().__init__(base_env(
-            WEBHOOK_API_KEY=self.WEBHOOK_KEY, AUTOFLOW_ADMIN_API_KEY=self.ADMIN_KEY, WEBHOOK_RATE_LIMIT="100000/m",
-            READ_RATE_LIMIT="100000/m",
-            CORS_ORIGINS=self.ORIGIN, WEBSOCKET_HEARTBEAT_SECONDS="1", LOG_LEVEL="WARNING", **overrides,
-        ), base_dir=base_dir)
+        super().__init__(base_env(**{
+            "WEBHOOK_API_KEY": self.WEBHOOK_KEY, "AUTOFLOW_ADMIN_API_KEY": self.ADMIN_KEY,
+            "WEBHOOK_RATE_LIMIT": "100000/m", "READ_RATE_LIMIT": "100000/m", "CORS_ORIGINS": self.ORIGIN,
+            "WEBSOCKET_HEARTBEAT_SECONDS": "1", "LOG_LEVEL": "WARNING", **overrides,  # any of these may be overridden too
+        }), base_dir=base_dir)
         self.web_log = web_log  # a path: the web tier's output goes there
         self.start()
         try:
