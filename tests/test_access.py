@@ -1,4 +1,4 @@
-"""Access rules that need settings changed per test (docs/api.md, "Keys and scopes"; issue 13):
+"""Access rules that need settings changed per test (docs/api.md, "Keys and scopes"):
 fail-closed auth, signed requests' idempotency across callers, cursor pagination and bounded
 counts, the read rate limit, the statement timeout, and provisioning keys from the command line.
 In-process (Django's test client) against the real PostgreSQL and Redis; the same rules over
