@@ -177,7 +177,7 @@ CHANNEL_LAYERS = {
     }
 }
 WEBSOCKET_HEARTBEAT_SECONDS = env.int("WEBSOCKET_HEARTBEAT_SECONDS", default=20)
-# A socket is closed (code 1012, "reconnect") after this long; clients reconnect and re-read.
+# A socket is closed (code 4012, "reconnect") after this long; clients reconnect and re-read.
 # Each heartbeat re-joins the socket's groups, so no layer's group expiry can silence it.
 WEBSOCKET_MAX_LIFETIME_SECONDS = env.int("WEBSOCKET_MAX_LIFETIME_SECONDS", default=3600)
 

@@ -7,7 +7,10 @@ import time
 
 from django.conf import settings
 
-CLOSE_RECONNECT = 1012  # "service restart": htmx's ws extension and our API clients reconnect on it
+# "Reconnect": the socket's lifetime is over, not an error. A private code: daphne (autobahn) may
+# send only 1000 or 3000-4999, so the standard 1012 ("service restart") is not available.
+# static/autoflow/reconnect.js reconnects the console's sockets on it; API clients should too.
+CLOSE_RECONNECT = 4012
 
 
 class LiveSocket:

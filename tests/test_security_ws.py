@@ -170,5 +170,5 @@ def test_a_socket_closes_after_its_lifetime_and_outlives_the_layers_group_expiry
         channel_layers.backends.clear()
     assert any('"step"' in text for text in seen), seen
     assert any('"heartbeat"' in text for text in seen)
-    assert code == 1012
+    assert code == 4012
     assert 3.0 < lived < 8, lived

@@ -4,7 +4,7 @@ terminal event (`completed`, `escalated` or `error`) carrying the final RunStatu
 Who may connect: the run's stream token (the webhook's answer), a same-site staff session, or
 (discouraged: URLs get logged) an API key with read_all; anyone while auth is not required.
 Refusals close with 4401 before the run is looked up, so they say nothing about it; an unknown
-run closes with 4404. After WEBSOCKET_MAX_LIFETIME_SECONDS the socket closes with 1012
+run closes with 4404. After WEBSOCKET_MAX_LIFETIME_SECONDS the socket closes with 4012
 ("reconnect"); the client reconnects and gets a fresh snapshot."""
 
 import logging
