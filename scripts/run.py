@@ -27,6 +27,7 @@ from scripts import pids
 from scripts.common import REPO, RUN_DIR, ServiceError, log
 from scripts.stack import Stack
 from scripts.supervise import StopRequest, supervise
+from scripts.web import guard_exposure
 
 RECORD = RUN_DIR / "processes"
 WATCHDOG_GRACE = 10.0  # seconds a killed run's processes wait for a new run to take them over
@@ -144,6 +145,8 @@ def main() -> int:
         import environ
 
         environ.Env.read_env(REPO / ".env", overwrite=False)
+    # Before anything starts: an exposed bind without keys is refused at once (scripts/web.py).
+    guard_exposure(dict(os.environ), os.environ.get("HOST", "127.0.0.1"))
     stop = StopRequest()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     record = pids.Record(RECORD)
