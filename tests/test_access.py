@@ -114,7 +114,7 @@ def test_cursor_pagination_walks_every_run_once_newest_first(admin_client):
 
 
 @pytest.mark.parametrize("query", [{"cursor": "not-a-cursor"}, {"cursor": base64.urlsafe_b64encode(b"x|y").decode()},
-                                   {"offset": 10_001}, {"offset": 5, "cursor": "eA"}, {"cursor": "\x00"}])
+                                   {"offset": 10_001}, {"cursor": "\x00"}])
 def test_bad_cursors_and_deep_offsets_are_refused_with_422(admin_client, query):
     response = admin_client.get("/api/v1/runs", query)
     assert response.status_code == 422, response.content

@@ -9,10 +9,16 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from django.db.models import Q, QuerySet
+from pydantic import WithJsonSchema
 
 from inquiries.errors import InvalidRequest
+
+# The OpenAPI `format` of the cursor parameter: only a cursor this API gave out is valid.
+CURSOR_FORMAT = "autoflow-cursor"
+Cursor = Annotated[str, WithJsonSchema({"type": "string", "format": CURSOR_FORMAT, "maxLength": 200})]
 
 
 def encode(created_at: datetime, run_id) -> str:

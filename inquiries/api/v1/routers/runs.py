@@ -14,7 +14,6 @@ from inquiries import payloads, selectors, services
 from inquiries.api.v1 import pagination
 from inquiries.api.v1.auth import ADMIN, AdminKey, DeleteKey, ReadKey, StaffSession
 from inquiries.api.v1.schemas import DeleteOut, ErrorOut, RunListItem, RunStatusOut, StepOut
-from inquiries.errors import InvalidRequest
 from inquiries.models import Intent, RunStatus
 from inquiries.services import Caller
 
@@ -69,17 +68,16 @@ def list_runs(
     request: HttpRequest,
     response: HttpResponse,
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = Query(None, max_length=200, description="`X-Next-Cursor` of the previous page."),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="For compatibility; prefer `cursor`."),
+    cursor: pagination.Cursor | None = Query(None, max_length=200,
+                                             description="`X-Next-Cursor` of the previous page."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="For compatibility; prefer `cursor` (rows to skip, "
+                                                             "after the cursor when both are given)."),
     status: RunStatus | None = None,
     intent: Intent | None = None,
     q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$",
                           description="Part of the sender's name or e-mail, or the subject."),
 ):
     caller: Caller = request.auth
-    if cursor and offset:
-        raise InvalidRequest("Send either cursor or offset, not both.",
-                             details=[{"loc": ["query", "offset"], "msg": "not with cursor", "type": "value_error"}])
     runs = selectors.run_list(status=status or "", intent=intent or "", q=(q or "").strip(),
                               api_client_id=None if _sees_all(caller) else caller.api_client_id or 0)
     total, exact = selectors.count_bounded(runs, exact_up_to=settings.RUN_LIST_EXACT_COUNT_UP_TO)
