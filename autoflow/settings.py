@@ -140,6 +140,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the hot plane (snapshots, step streams, counters, channel layer) -----------------
+# With its password when it has one: redis://:PASSWORD@HOST:PORT/DB (`make run`'s own Redis has one).
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 CACHES = {
@@ -153,6 +154,12 @@ CACHES = {
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis down costs speed, not availability: cache misses instead of exceptions.
             "IGNORE_EXCEPTIONS": True,
+            # JSON, not django-redis's default pickle: whoever can write to Redis must not be able
+            # to run code in our processes by planting a pickle under a cache key. What goes
+            # through this cache is JSON already: django-ratelimit's counters (integers, which
+            # django-redis stores raw anyway) and django-q2's statistics (a signed string), and
+            # nothing of ours (the hot plane is JSON through core/redis_client.py).
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
         },
     }
 }

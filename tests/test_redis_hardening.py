@@ -1,8 +1,11 @@
 """Redis is not an open door into our processes: the Redis our scripts start (`make run`, `make
 services`, the tests' throwaway servers) requires a password that the REDIS_URL they hand out
-carries."""
+carries, and Django's cache stores JSON, so a pickle planted in Redis is never unpickled."""
 
 import asyncio
+import json
+import os
+import pickle
 import shutil
 import socket
 import stat
@@ -13,9 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.core.cache import cache
+from django.test import RequestFactory
+from django_ratelimit.core import get_usage
 from django_redis.cache import RedisCache
 
-from core.redis_client import hot, reset_redis_pool
+from core.redis_client import get_redis, hot, reset_redis_pool
 from scripts import pids
 from scripts.common import as_service_user, free_port, hand_over
 from scripts.redis_server import PASSWORD_FILE, RedisServer
@@ -152,3 +158,59 @@ def test_an_open_server_of_ours_left_by_an_older_checkout_is_restarted_with_the_
         server.stop()
         pids.end_group(legacy)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- Django's cache stores JSON ---------------------------------------------------------------------
+
+EXECUTED = []
+
+
+def _planted() -> None:
+    EXECUTED.append("a planted pickle ran in our process")
+
+
+class Planted:
+    def __reduce__(self):
+        return (_planted, ())
+
+
+def test_a_cached_value_is_json_in_redis():
+    cache.set("hardening:json", {"count": 3, "names": ["a", "b"]}, 30)
+    raw = get_redis().get(cache.make_key("hardening:json"))
+    assert json.loads(raw) == {"count": 3, "names": ["a", "b"]}
+    assert not raw.startswith("\x80")  # a pickle's first byte (PROTO)
+    assert cache.get("hardening:json") == {"count": 3, "names": ["a", "b"]}
+
+
+def test_a_planted_pickle_is_never_unpickled():
+    payload = pickle.dumps(Planted())
+    pickle.loads(payload)  # the payload does run when unpickled ...
+    assert EXECUTED == ["a planted pickle ran in our process"]
+    EXECUTED.clear()
+    redis.Redis.from_url(os.environ["REDIS_URL"]).set(cache.make_key("hardening:planted"), payload, ex=30)
+    try:
+        value = cache.get("hardening:planted")
+    except ValueError:  # not JSON (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        value = None
+    assert value is None
+    assert EXECUTED == []  # ... but not when read through the cache
+
+
+@pytest.mark.django_db
+def test_what_our_libraries_keep_in_the_cache_still_round_trips():
+    """django-ratelimit's counters (cache.add, then cache.incr) and django-q2's statistics (a
+    signed string, django_q/brokers set_stat/get_stats) through the JSON serializer."""
+    request = RequestFactory().post("/api/v1/webhook")
+    key = f"hardening-{os.getpid()}"
+    usages = [get_usage(request, group="hardening", key=lambda _g, _r: key, rate="5/m", increment=True)
+              for _ in range(6)]
+    assert [u["count"] for u in usages] == [1, 2, 3, 4, 5, 6]
+    assert [u["should_limit"] for u in usages] == [False] * 5 + [True]
+
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    stat_key = f"django_q:autoflow:cluster:hardening-{os.getpid()}"
+    broker.set_stat(stat_key, SignedPackage.dumps({"cluster_id": "hardening"}, True), 30)
+    assert {"cluster_id": "hardening"} in [SignedPackage.loads(s) for s in broker.get_stats("*")]
