@@ -8,6 +8,7 @@ public contract requires (see `autoflow/checks.py` and `docs/api.md`).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",
     "corsheaders",
     "channels",
     "django_q",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a sign-in refused by django-axes into the lock-out page (dashboard/signin.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "autoflow.urls"
@@ -283,6 +287,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@l
 
 # --- Security: sessions, sign-in, CORS, proxies, deploy hardening -------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
@@ -319,6 +328,21 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+# Sign-in throttling (django-axes; console and admin sign-in, dashboard/signin.py): after
+# LOGIN_FAILURE_LIMIT failures for one account from any address, or from one address for any
+# account, sign-in is refused (429) for LOGIN_LOCKOUT_MINUTES, every further failure restarting
+# the pause. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip) lifts it at once.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Two parameters, each on its own (a list of lists would mean the pair): account OR address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # durable, and up without Redis
+# A success must not clear the failures: one valid account would otherwise reset its address's count.
+AXES_RESET_ON_SUCCESS = False
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
