@@ -8,7 +8,6 @@ public contract requires (see `autoflow/checks.py` and `docs/api.md`).
 """
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -335,7 +334,7 @@ if PRODUCTION:
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
-AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # django-axes reads a number as hours
 # Two parameters, each on its own (a list of lists would mean the pair): account OR address.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
