@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "axes",
+    "csp",
+    # The API docs page serves django-ninja's bundled Swagger UI from our static files (no CDN).
+    "ninja",
     "corsheaders",
     "channels",
     "django_q",
@@ -61,6 +64,7 @@ MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.csp.CSPMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -342,6 +346,23 @@ AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # durable, and up without Redis
 # A success must not clear the failures: one valid account would otherwise reset its address's count.
 AXES_RESET_ON_SUCCESS = False
+# Content-Security-Policy on every page (console, admin, API docs; core/csp.py): our own origin
+# only. No inline script or style anywhere (the pages load theirs from static files; htmx's
+# inline indicator styles are off, templates/base.html), so neither needs 'unsafe-inline'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # Swagger UI's icons are data: URIs in its stylesheet
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],  # and ws(s)://<this host>, added per request by core/csp.py
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
