@@ -13,12 +13,12 @@ from .choices import (
     ApiScope,
     InquirySource,
 )
+from .contacts import Contact
 
 
 def default_scopes() -> list[str]:
     """What a new client may do: submit inquiries and read the runs it submitted."""
     return [ApiScope.INTAKE.value, ApiScope.READ_OWN.value]
-from .contacts import Contact
 
 
 class ApiClient(TimeStampedModel):
