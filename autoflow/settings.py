@@ -161,11 +161,9 @@ CACHES = {
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis down costs speed, not availability: cache misses instead of exceptions.
             "IGNORE_EXCEPTIONS": True,
-            # JSON, not django-redis's default pickle: whoever can write to Redis must not be able
-            # to run code in our processes by planting a pickle under a cache key. What goes
-            # through this cache is JSON already: django-ratelimit's counters (integers, which
-            # django-redis stores raw anyway) and django-q2's statistics (a signed string), and
-            # nothing of ours (the hot plane is JSON through core/redis_client.py).
+            # JSON, not pickle: a pickle planted in Redis must not run code in our processes. What
+            # goes through this cache is JSON already: django-ratelimit's counters (raw integers)
+            # and django-q2's statistics (signed strings); our hot plane does not use it.
             "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
         },
     }
@@ -331,38 +329,8 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
-# Sign-in throttling (django-axes; console and admin sign-in, dashboard/signin.py): after
-# LOGIN_FAILURE_LIMIT failures for one account from any address, or from one address for any
-# account, sign-in is refused (429) for LOGIN_LOCKOUT_MINUTES, every further failure restarting
-# the pause. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip) lifts it at once.
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
-AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
-AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # django-axes reads a number as hours
-# Two parameters, each on its own (a list of lists would mean the pair): account OR address.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
-AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out"
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # durable, and up without Redis
-# A success must not clear the failures: one valid account would otherwise reset its address's count.
-AXES_RESET_ON_SUCCESS = False
-# Content-Security-Policy on every page (console, admin, API docs; core/csp.py): our own origin
-# only. No inline script or style anywhere (the pages load theirs from static files; htmx's
-# inline indicator styles are off, templates/base.html), so neither needs 'unsafe-inline'.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],  # Swagger UI's icons are data: URIs in its stylesheet
-        "font-src": ["'self'"],
-        "connect-src": ["'self'"],  # and ws(s)://<this host>, added per request by core/csp.py
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    },
-}
+# Sign-in throttling (django-axes) and the Content-Security-Policy (django-csp).
+from .settings_security import *  # noqa: E402,F403
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

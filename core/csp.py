@@ -1,5 +1,5 @@
 """The Content-Security-Policy header (django-csp; the policy is CONTENT_SECURITY_POLICY in
-autoflow/settings.py), with the page's own WebSocket origin added to `connect-src`.
+autoflow/settings_security.py), with the page's own WebSocket origin added to `connect-src`.
 
 CSP3 lets 'self' match ws:/wss: on the page's host and port (Chromium, Firefox and Safari do),
 but browsers before it do not: naming the origin keeps the console's live updates working
