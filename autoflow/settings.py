@@ -45,6 +45,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",
+    "csp",
+    # The API docs page serves django-ninja's bundled Swagger UI from our static files (no CDN).
+    "ninja",
     "corsheaders",
     "channels",
     "django_q",
@@ -61,6 +65,7 @@ MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.csp.CSPMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a sign-in refused by django-axes into the lock-out page (dashboard/signin.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "autoflow.urls"
@@ -146,6 +153,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the hot plane (snapshots, step streams, counters, channel layer) -----------------
+# With its password when it has one: redis://:PASSWORD@HOST:PORT/DB (`make run`'s own Redis has one).
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 CACHES = {
@@ -159,6 +167,10 @@ CACHES = {
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # Redis down costs speed, not availability: cache misses instead of exceptions.
             "IGNORE_EXCEPTIONS": True,
+            # JSON, not pickle: a pickle planted in Redis must not run code in our processes. What
+            # goes through this cache is JSON already: django-ratelimit's counters (raw integers)
+            # and django-q2's statistics (signed strings); our hot plane does not use it.
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
         },
     }
 }
@@ -293,6 +305,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@l
 from core.client_ip import proxy_networks  # noqa: E402
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
@@ -335,6 +352,8 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+# Sign-in throttling (django-axes) and the Content-Security-Policy (django-csp).
+from .settings_security import *  # noqa: E402,F403
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -11,6 +11,7 @@ if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
 
 # Under pytest-xdist each test process has its own database (pytest-django names it) and its own
 # Redis database, so that one process's FLUSHDB or rate-limit counters never reach another's.
+# Only the path (the database number) changes: the password in the URL's netloc stays.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker.startswith("gw") and not os.environ.get("AUTOFLOW_TEST_REDIS_SPLIT"):
     from urllib.parse import urlsplit, urlunsplit

@@ -210,7 +210,7 @@ def run_delete(request: HttpRequest, run_id) -> HttpResponse:
         raise PermissionDenied("You may not delete runs.")
     run = _run_or_404(run_id)
     if request.method == "POST":
-        services.run_delete(run_id=run_id)
+        services.run_delete(run_id=run_id, actor=request.user, ip=client_ip(request) or "")
         messages.success(request, f"Run {run_id} deleted.")
         return redirect("dashboard:history")
     return render(request, "dashboard/run_delete.html", {"run": run})

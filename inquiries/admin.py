@@ -1,8 +1,10 @@
 """Django admin for staff auditing.
 
-What the system recorded (runs, steps, events, idempotency claims, e-mails, lead scores) is
-read-only here: staff can look, filter, search and export, never rewrite history. The knowledge
-base, API clients and contact details are editable.
+What the system recorded (runs, steps, events, idempotency claims, e-mails, lead scores, the
+audit log) is read-only here: staff can look, filter, search and export, never rewrite history.
+Deleting a run or an inquiry (with the delete permission) goes through the same service as the
+API: Redis cleanup, an audit entry, the inquiry removed when orphaned. The knowledge base, API
+clients and contact details are editable.
 """
 
 import csv
@@ -14,12 +16,14 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from core.client_ip import client_ip
 from core.timestamps import utc_iso
 
 from . import services
 from .models import (
     ApiClient,
     ApiScope,
+    AuditEntry,
     Contact,
     IdempotencyRecord,
     Inquiry,
@@ -45,6 +49,32 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class DeleteThroughServiceMixin:
+    """Deleting here (one object, or the "delete selected" action) calls `delete_through` for
+    each object with the signed-in user, instead of the ORM's bare delete."""
+
+    def delete_through(self, request, pk) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj) -> None:
+        self.delete_through(request, obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for pk in list(queryset.values_list("pk", flat=True)):
+            self.delete_through(request, pk)
+
+    def get_deleted_objects(self, objs, request):
+        # What goes with the object (a run's steps and events) is the service's decision, not a
+        # matter of each related model's admin: single events stay undeletable there, while the
+        # delete permission on runs (or inquiries) covers the whole, audited deletion.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+
+def _who(request) -> dict:
+    return {"actor": request.user, "ip": client_ip(request)}
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -116,7 +146,7 @@ def export_runs_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponse:
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RunAdmin(DeleteThroughServiceMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["short_id", "created_at", "status", "intent", "subject", "sender_email", "escalate", "llm_backend"]
     list_filter = ["status", "intent", "escalate", "llm_backend", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["inquiry"]
@@ -176,15 +206,33 @@ class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(pk=run_id), False
 
+    def delete_through(self, request, pk) -> None:
+        services.run_delete(run_id=pk, **_who(request))
+
 
 @admin.register(Inquiry)
-class InquiryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InquiryAdmin(DeleteThroughServiceMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "sender_email", "subject", "source", "api_client"]
     list_filter = ["source", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["sender_email", "subject"]
     readonly_fields = ["sender_name", "sender_email", "subject", "body", "metadata", "raw_payload",
                        "source", "api_client", "contact", "client_ip", "request_id", "created_at"]
     fields = readonly_fields
+
+    def delete_through(self, request, pk) -> None:
+        services.inquiry_delete(inquiry_id=pk, **_who(request))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "action", "target", "actor_label", "ip"]
+    list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["target", "actor_label", "ip"]
+    readonly_fields = ["created_at", "action", "target", "actor", "actor_label", "ip", "detail", "request_id"]
+    fields = readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(RunEvent)

@@ -1,7 +1,9 @@
 """The Redis hot plane of runs: TTL'd snapshots, step lists, idempotency cache.
 
 Every function here may fail silently (the breaker in core.redis_client): callers always
-have PostgreSQL to fall back on, so losing Redis loses speed, not data.
+have PostgreSQL to fall back on, so losing Redis loses speed, not data. A lost write leaves a
+stale snapshot behind: readers check it against PostgreSQL (`selectors.run_status`), which is
+why a snapshot's `updated_at` is always the value PostgreSQL stored.
 """
 
 import hashlib
@@ -81,20 +83,6 @@ def accepted_write(*, snapshot: dict[str, Any], idempotency: dict[str, Any] | No
 def snapshot_read(run_id) -> dict[str, Any] | None:
     raw = hot(lambda r: r.get(run_key(run_id)), None)
     return json.loads(raw) if raw else None
-
-
-def steps_read(run_id) -> list[dict[str, Any]] | None:
-    """The step list, or None when Redis does not have it (then ask PostgreSQL)."""
-    def read(r):
-        pipe = r.pipeline(transaction=False)
-        pipe.exists(run_key(run_id))
-        pipe.lrange(steps_key(run_id), 0, -1)
-        return pipe.execute()
-
-    found = hot(read, None)
-    if not found or not found[0]:
-        return None
-    return [json.loads(item) for item in found[1]]
 
 
 def _queue_idempotency(pipe, *, caller: str, key: str, fingerprint: str, run_id, ttl: int) -> None:

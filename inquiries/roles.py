@@ -7,7 +7,7 @@ AUDITORS = "auditors"
 
 _READ_MODELS = [
     "inquiry", "run", "runstep", "runevent", "idempotencyrecord", "outboundemail",
-    "contact", "leadscoreentry", "knowledgearticle", "apiclient",
+    "contact", "leadscoreentry", "knowledgearticle", "apiclient", "auditentry",
 ]
 _OPERATOR_EXTRA = [
     "change_run", "delete_run",

@@ -6,9 +6,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from core.timestamps import utc_iso
+
 from . import hotstate
-from .models import Run, RunStatus, RunStep
-from .payloads import run_status_payload, step_payload
+from .models import Run, RunStatus
+from .payloads import run_status_payload
 
 
 def run_get(*, run_id) -> Run | None:
@@ -16,9 +18,27 @@ def run_get(*, run_id) -> Run | None:
 
 
 def run_status(*, run_id) -> dict[str, Any] | None:
-    """Redis first; on a miss, PostgreSQL (and the snapshot is written back for the next poll)."""
+    """Redis first, checked against PostgreSQL (see `_current_snapshot`); on a miss, PostgreSQL
+    (and the snapshot is written back for the next poll)."""
+    return _current_snapshot(run_id)
+
+
+def _current_snapshot(run_id) -> dict[str, Any] | None:
+    """The run's snapshot from Redis if PostgreSQL agrees with it, else from PostgreSQL.
+
+    A snapshot is written after its commit, best effort: when that write is lost, Redis keeps the
+    older state (or a deleted run's personal data) until its TTL. So a snapshot is served only
+    when its `updated_at` is PostgreSQL's (one primary-key lookup of that column; every writer
+    sets the snapshot's from the value it stored). Otherwise it is rebuilt from PostgreSQL and
+    written back; for a run PostgreSQL no longer has, its Redis keys are removed (None: 404)."""
     cached = hotstate.snapshot_read(run_id)
-    if cached is not None:
+    if cached is None:
+        return run_status_from_db(run_id=run_id, refresh_cache=True)
+    stored = Run.objects.filter(pk=run_id).values_list("updated_at", flat=True).first()
+    if stored is None:
+        hotstate.run_forget(run_id)
+        return None
+    if cached.get("updated_at") == utc_iso(stored):
         return cached
     return run_status_from_db(run_id=run_id, refresh_cache=True)
 
@@ -34,13 +54,10 @@ def run_status_from_db(*, run_id, refresh_cache: bool = False) -> dict[str, Any]
 
 
 def run_steps(*, run_id) -> list[dict[str, Any]] | None:
-    """The step list oldest first, or None for an unknown run."""
-    cached = hotstate.steps_read(run_id)
-    if cached is not None:
-        return cached
-    if not Run.objects.filter(pk=run_id).exists():
-        return None
-    return [step_payload(s) for s in RunStep.objects.filter(run_id=run_id).order_by("sequence")]
+    """The step list oldest first, or None for an unknown run: the steps of the run's current
+    snapshot (`_current_snapshot`), so that a stale or deleted run's steps are never served."""
+    status = _current_snapshot(run_id)
+    return None if status is None else status["agent_steps"]
 
 
 def run_submitted_by(*, run_id, api_client_id: int) -> bool:

@@ -1,7 +1,9 @@
 """The console in a real headless Chromium (Debian's, driven by Playwright through
 `executable_path`), against AutoFlow as real processes: web tier, a qcluster worker and the fake
 Ollama answering slowly enough (0.6 s per call) to watch a timeline fill. Screenshots of each
-page are saved under test-artifacts/screenshots/ (git-ignored)."""
+page are saved under test-artifacts/screenshots/ (git-ignored). Every page, its live WebSocket
+updates, the admin and the API docs run under our Content-Security-Policy: a violation (the
+page's `securitypolicyviolation` event, or Chromium's console report of one) fails the test."""
 
 import os
 import shutil
@@ -31,6 +33,12 @@ from inquiries.roles import OPERATORS, ensure_role_groups
 ensure_role_groups()
 user = User.objects.create_user("olivia", password="{PASSWORD}")
 user.groups.add(Group.objects.get(name=OPERATORS))
+User.objects.create_superuser("root", password="{PASSWORD}")
+"""
+# Reports every Content-Security-Policy violation of a page to the test (window.__cspViolation).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
+    `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
 """
 
 
@@ -64,18 +72,35 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(console, browser):
+def watched_context(browser, console):
+    """A browser context whose pages report every CSP violation into `context.csp_violations`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=console.url)
+    context.csp_violations = violations = []
+    context.expose_function("__cspViolation", lambda text: violations.append(text))
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", lambda message: violations.append(message.text)
+               if "Content Security Policy" in message.text else None)
+    return context
+
+
+def sign_in(context, path: str, username: str, landing: str):
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto("/console/login/")
-    page.fill("#id_username", "olivia")
+    page.goto(path)
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url("**/console/")
-    yield page
+    page.click("form [type=submit]")
+    page.wait_for_url(landing)
+    return page
+
+
+@pytest.fixture
+def page(console, browser):
+    context = watched_context(browser, console)
+    yield sign_in(context, "/console/login/", "olivia", "**/console/")
+    violations = context.csp_violations
     context.close()
+    assert violations == []
 
 
 def shot(page, name: str) -> None:
@@ -108,6 +133,9 @@ def test_sign_in_submit_a_preset_and_watch_the_timeline_fill_live(page, console)
     assert nodes == ["classify_intent", "faq_node", "handoff_node", "log_audit"]
     assert "Handoff summary" in page.inner_text("#response")
     shot(page, "run-escalated")
+    page.goto("/console/")
+    assert page.locator("table.bars svg.bar rect").count() >= 1  # the intent mix, drawn without inline style
+    shot(page, "overview-with-runs")
 
 
 def test_pause_holds_updates_back_and_resume_catches_up(page, console):
@@ -216,3 +244,40 @@ def test_html_in_an_inquiry_and_in_model_output_stays_text_in_the_live_page(page
         httpx.post(f"{console.ollama_url}/_fake/mode", timeout=5,
                    json={"answers": {"body": {"body": "Hi there,\n\nThanks for your message (fake model).\n\n"
                                                       "Best regards,\nThe AutoFlow team"}}}).raise_for_status()
+
+
+def test_the_api_docs_run_from_our_origin_under_the_policy(page, console):
+    """django-ninja's bundled Swagger UI: every request it makes stays on our origin."""
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/api/v1/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    assert "/api/v1/webhook" in page.locator(".opblock-summary-path").all_inner_texts()
+    page.screenshot(path=str(SHOTS / "api-docs-top.png"))
+    page.locator(".opblock-summary-path", has_text="/api/v1/webhook").first.click()
+    page.wait_for_selector(".opblock-body")
+    shot(page, "api-docs")
+    assert requested
+    foreign = [url for url in requested if not url.startswith((console.url, "data:"))]
+    assert foreign == []
+
+
+def test_the_admin_works_under_the_policy(console, browser):
+    httpx.post(f"{console.url}/api/v1/webhook", timeout=10, headers={"X-API-Key": console.WEBHOOK_KEY},
+               json={"sender_name": "Ada", "sender_email": "ada@example.com", "subject": "For the admin",
+                     "body": "Is there an annual plan?"}).raise_for_status()
+    context = watched_context(browser, console)
+    try:
+        page = sign_in(context, "/admin/login/?next=/admin/", "root", "**/admin/")
+        page.goto("/admin/inquiries/run/")
+        page.wait_for_selector("#result_list")
+        page.check("#action-toggle")  # the changelist's own script selects every row
+        assert page.locator("input.action-select:checked").count() == page.locator("input.action-select").count()
+        shot(page, "admin-runs")
+        page.click("#result_list tbody tr:first-child th a")
+        page.wait_for_selector("#content-main fieldset")
+        shot(page, "admin-run")
+    finally:
+        violations = context.csp_violations
+        context.close()
+    assert violations == []

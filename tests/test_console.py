@@ -89,8 +89,8 @@ def test_run_page_shows_header_timeline_reply_and_events(auditor_client):
     assert 'id="run-status">Escalated<' in html
     assert "high_severity: severity critical" in html
     assert html.index("classify_intent") < html.index("support_node")
-    assert 'style="width: 100%"' in html  # the longest step fills its bar
-    assert 'style="width: 25%"' in html
+    assert '<rect width="100" height="1"/>' in html  # the longest step fills its bar
+    assert '<rect width="25" height="1"/>' in html
     assert "Draft (not sent)" in html
     assert 'id="actions"' not in html  # auditors do not get the action forms
     timeline = auditor_client.get(f"/console/runs/{run.pk}/?partial=timeline", headers={"HX-Request": "true"})

@@ -4,11 +4,17 @@ import re
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from inquiries.demo_data import KNOWLEDGE_BASE
 from inquiries.models import KnowledgeArticle
 
 pytestmark = pytest.mark.django_db
+
+
+def _sign_in(password: str):
+    """authenticate() as the sign-in views call it: with the request (django-axes needs it)."""
+    return authenticate(RequestFactory().post("/console/login/"), username="operator", password=password)
 
 
 def _load() -> str:
@@ -21,7 +27,7 @@ def test_demo_data_loads_once_and_the_password_is_random_and_shown_once():
     first = _load()
     password = re.search(r"with password: (\S+)", first).group(1)
     assert len(password) >= 16
-    assert authenticate(username="operator", password=password) is not None
+    assert _sign_in(password) is not None
     user = get_user_model().objects.get(username="operator")
     assert user.is_staff
     assert not user.is_superuser
@@ -30,7 +36,7 @@ def test_demo_data_loads_once_and_the_password_is_random_and_shown_once():
 
     second = _load()
     assert "password:" not in second
-    assert authenticate(username="operator", password=password) is not None
+    assert _sign_in(password) is not None
     assert KnowledgeArticle.objects.count() == len(KNOWLEDGE_BASE)
 
 

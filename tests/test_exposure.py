@@ -165,5 +165,12 @@ def test_compose_starts_in_production_and_requires_the_settings_it_needs():
             # ${NAME:?message}: compose refuses to start without it, and prints the message.
             assert re.fullmatch(r"\$\{" + name + r":\?[^}]*" + name + r"[^}]*\}", env[name]), (service, name)
         assert "*" not in env["CORS_ORIGINS"]
+        # Redis requires a password, and the app's URL carries it.
+        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", env["REDIS_URL"]), env["REDIS_URL"]
+    redis = compose["services"]["redis"]
+    assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    assert "requirepass" in " ".join(redis["command"])
+    assert "REDIS_PASSWORD" not in " ".join(redis["command"]).split("|")[1]  # not on redis-server's command line
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
     header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    assert all(name in header for name in REQUIRED)
+    assert all(name in header for name in (*REQUIRED, "REDIS_PASSWORD"))

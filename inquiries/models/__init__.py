@@ -8,13 +8,16 @@ completed, failed, operator actions). Closed value sets are enforced by the data
 forms, so no writer can store a status, intent or tier outside the contract.
 
 The models live in modules by topic: `choices` (the closed value sets), `contacts` (CRM),
-`intake` (API clients, inquiries, idempotency claims), `runs` (runs, steps, events, e-mail) and
-`knowledge` (the knowledge base); every name is importable from `inquiries.models`.
+`intake` (API clients, inquiries, idempotency claims), `runs` (runs, steps, events, e-mail),
+`knowledge` (the knowledge base) and `audit` (the audit log of what outlives its subject: a
+deleted run, a sign-in lock-out); every name is importable from `inquiries.models`.
 """
 
+from .audit import AuditEntry
 from .choices import (
     INTENT_FAMILY,
     ApiScope,
+    AuditAction,
     EmailKind,
     EmailStatus,
     Family,
@@ -33,7 +36,7 @@ from .runs import OutboundEmail, Run, RunEvent, RunStep
 
 __all__ = [
     "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "ApiScope", "RunStatus",
-    "RunEventType", "EmailKind", "EmailStatus",
+    "RunEventType", "AuditAction", "EmailKind", "EmailStatus", "AuditEntry",
     "Contact", "LeadScoreEntry", "ApiClient", "IdempotencyRecord", "Inquiry", "KnowledgeArticle",
     "OutboundEmail", "Run", "RunEvent", "RunStep",
 ]

@@ -96,6 +96,14 @@ class RunEventType(models.TextChoices):
     NOTE = "note", "Note"
 
 
+class AuditAction(models.TextChoices):
+    """What the audit log (AuditEntry) records; each its own value, added as needed."""
+
+    RUN_DELETED = "run_deleted", "Run deleted"
+    INQUIRY_DELETED = "inquiry_deleted", "Inquiry without runs deleted"
+    LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
+
+
 class EmailKind(models.TextChoices):
     REPLY = "reply", "Reply to sender"
 

@@ -4,6 +4,7 @@
     intake       webhook intake: an inquiry accepted once per idempotency key
     leases       a run's lease: claim, renew, release, hand back, reap; the lease guard
     runs         what happens to a run: a step recorded, the run finished, deleted
+    audit        the audit log of what outlives its subject (a deleted run, a sign-in lock-out)
     crm          contacts and lead scores
     email        the reply e-mail, sent at most once
     escalations  operator actions on escalated runs
@@ -16,6 +17,7 @@ from inquiries.errors import ActionRefused
 
 from ._common import RUN_STEP_FIELDS
 from ._pipeline import Statement, send
+from .audit import audit_record
 from .clients import api_client_create, api_client_set_active
 from .crm import contact_record_inquiry, contact_statements, lead_score_statements
 from .email import outbound_email_send_once, reply_send_once, reply_subject
@@ -36,6 +38,7 @@ from .leases import (
 )
 from .runs import (
     STEP_EVENT,
+    inquiry_delete,
     run_delete,
     run_finish_under_lease,
     run_step_record,
@@ -50,7 +53,7 @@ __all__ = [
     "HOLD_LEASE_SQL", "LEASE_LOST_SQLSTATE", "Busy", "Lease", "LeaseLost", "leases_hand_back", "leases_renew",
     "run_claim", "run_release", "runs_reap", "send_held",
     # runs
-    "RUN_STEP_FIELDS", "STEP_EVENT", "run_delete",
+    "RUN_STEP_FIELDS", "STEP_EVENT", "inquiry_delete", "run_delete",
     "run_finish_under_lease", "run_step_record",
     # crm
     "contact_record_inquiry", "contact_statements", "lead_score_statements",
@@ -58,6 +61,8 @@ __all__ = [
     "outbound_email_send_once", "reply_send_once", "reply_subject",
     # escalations
     "ActionRefused", "run_assign", "run_draft_update", "run_replay", "run_reply_approve", "run_resolve",
+    # audit
+    "audit_record",
     # pipelined SQL
     "Statement", "send",
 ]

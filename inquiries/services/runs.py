@@ -16,11 +16,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.timestamps import utc_iso
 from inquiries import hotstate, payloads, realtime, taskqueue
-from inquiries.models import Inquiry, Run, RunEventType, RunStatus, RunStep
+from inquiries.models import AuditAction, Inquiry, Run, RunEventType, RunStatus, RunStep
 
 from ._common import RUN_STEP_FIELDS, best_effort
 from ._pipeline import Statement, event, insert, update_run
+from .audit import audit_record
 from .leases import Lease, send_held
 
 STEP_EVENT = "step"
@@ -98,15 +100,37 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
     transaction.on_commit(best_effort(lambda: hotstate.run_progress(payload, events=events)))
 
 
-def run_delete(*, run_id) -> bool:
-    """Delete a run with its steps, events and Redis keys; its inquiry goes too when no other run uses it."""
+def run_delete(*, run_id, actor=None, actor_label: str = "", ip: str = "") -> bool:
+    """Delete a run with its steps, events and Redis keys; its inquiry goes too when no other run
+    uses it. The deletion is audited (who, from where, what the run was, never its personal data)
+    in the same transaction. `actor`: the signed-in user; `actor_label` for other callers."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        run = Run.objects.select_related("inquiry").select_for_update(of=("self",)).filter(pk=run_id).first()
         if run is None:
             return False
         claims = list(run.idempotency_records.values_list("caller", "key"))
-        inquiry_id = run.inquiry_id
+        inquiry = run.inquiry
         run.delete()
-        Inquiry.objects.filter(pk=inquiry_id, runs__isnull=True).delete()
+        orphaned = Inquiry.objects.filter(pk=inquiry.pk, runs__isnull=True).delete()[0] > 0
+        audit_record(action=AuditAction.RUN_DELETED, target=str(run_id), actor=actor, actor_label=actor_label, ip=ip,
+                     detail={"status": run.status, "intent": run.intent, "created_at": utc_iso(run.created_at),
+                             "inquiry_id": inquiry.pk, "inquiry_deleted": orphaned, "source": inquiry.source,
+                             "api_client_id": inquiry.api_client_id, "idempotency_claims": len(claims)})
     hotstate.run_forget(run_id, claims)
     return True
+
+
+def inquiry_delete(*, inquiry_id, actor=None, actor_label: str = "", ip: str = "") -> int:
+    """Delete an inquiry: each of its runs through `run_delete` (Redis keys, audit), the last of
+    which takes the inquiry with it; an inquiry without runs is deleted and audited alone.
+    Returns how many runs were deleted."""
+    deleted = sum(run_delete(run_id=run_id, actor=actor, actor_label=actor_label, ip=ip)
+                  for run_id in Run.objects.filter(inquiry_id=inquiry_id).values_list("pk", flat=True))
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update(of=("self",)).filter(pk=inquiry_id, runs__isnull=True).first()
+        if inquiry is not None:
+            inquiry.delete()
+            audit_record(action=AuditAction.INQUIRY_DELETED, target=str(inquiry_id), actor=actor,
+                         actor_label=actor_label, ip=ip,
+                         detail={"source": inquiry.source, "created_at": utc_iso(inquiry.created_at)})
+    return deleted

@@ -108,4 +108,6 @@ def get_run(request: HttpRequest, response: HttpResponse, run_id: UUID):
                summary="Delete a run, its steps, events and Redis keys")
 def delete_run(request: HttpRequest, run_id: UUID):
     _visible(request, run_id)
-    return DeleteOut(deleted=services.run_delete(run_id=run_id), run_id=run_id)
+    caller: Caller = request.auth
+    deleted = services.run_delete(run_id=run_id, actor_label=caller.label, ip=caller.ip)
+    return DeleteOut(deleted=deleted, run_id=run_id)
