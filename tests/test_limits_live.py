@@ -1,20 +1,27 @@
-"""Long-lived console pages in real headless Chromium: the server closes every socket after
-WEBSOCKET_MAX_LIFETIME_SECONDS (shortened here to 3 s) with 4012, the page reconnects on its own,
-re-reads what it may have missed, and keeps updating live afterwards — the history's rows and a
-run's timeline alike."""
+"""Production limits, shortened to be seen on the live web tier:
+
+- long-lived console pages in real headless Chromium: the server closes every socket after
+  WEBSOCKET_MAX_LIFETIME_SECONDS (3 s here) with 4012, the page reconnects on its own, re-reads
+  what it may have missed, and keeps updating live afterwards — the history's rows and a run's
+  timeline alike; an API socket gets the same close code through daphne;
+- a statement that waits too long (DB_STATEMENT_TIMEOUT_MS, 1.5 s here; the 15 s production
+  default is asserted in tests/test_access.py) is cut off with a 503, not left holding a worker."""
 
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from scripts.common import REPO
+from testutils.inquiries import assert_error
 from testutils.live import kill_worker, live_stack, start_worker
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -31,7 +38,7 @@ User.objects.create_user("rita", password="{PASSWORD}").groups.add(Group.objects
 
 @pytest.fixture(scope="module")
 def stack():
-    with live_stack(WEBSOCKET_MAX_LIFETIME_SECONDS="3", LLM_BACKEND="builtin") as live:
+    with live_stack(WEBSOCKET_MAX_LIFETIME_SECONDS="3", DB_STATEMENT_TIMEOUT_MS="1500", LLM_BACKEND="builtin") as live:
         subprocess.run([sys.executable, "manage.py", "shell", "-c", MAKE_OPERATOR], cwd=REPO, env=live.env,
                        check=True, capture_output=True)
         yield live
@@ -146,3 +153,28 @@ def test_an_api_socket_ends_its_lifetime_with_the_reconnect_code_through_daphne(
             code = closed.rcvd.code
     assert code == 4012
     assert 2.5 < time.monotonic() - started < 8
+
+
+def test_a_statement_that_waits_too_long_is_cut_off_and_answered_503(stack):
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_table():
+        with psycopg.connect(stack.env["DATABASE_URL"]) as conn, conn.transaction():
+            conn.execute("LOCK TABLE inquiries_run IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(20)
+
+    holder = threading.Thread(target=hold_the_table)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        response = httpx.get(f"{stack.url}/api/v1/runs", headers={"X-API-Key": stack.WEBHOOK_KEY}, timeout=15)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(30)
+    assert_error(response, 503, "service_unavailable")
+    assert 1.2 < waited < 6, waited
+    again = httpx.get(f"{stack.url}/api/v1/runs", headers={"X-API-Key": stack.WEBHOOK_KEY}, timeout=15)
+    assert again.status_code == 200  # and the worker serves again
