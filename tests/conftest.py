@@ -7,6 +7,17 @@ from django.contrib.auth.models import Group
 from inquiries.roles import AUDITORS, OPERATORS, ensure_role_groups
 from scripts import pids
 
+# The files that take longest (minutes of real servers, leases and faults), started first: the two
+# test processes of `make test` take files as they free up, so a long file started last would be
+# the whole run's tail (longest-first scheduling). Measured with --durations (docs/benchmarks.md).
+LONGEST_FIRST = ("test_chaos.py", "test_runner.py", "test_make_run.py", "test_abuse.py", "test_worker.py",
+                 "test_browser.py", "test_workflow_ollama.py", "test_limits_live.py", "test_tls_proxy.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_process_outlives_the_session():
