@@ -388,5 +388,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django_q": {"level": LOG_LEVEL, "propagate": True},
+        # django-axes announces its configuration at INFO in every process; lock-outs are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
