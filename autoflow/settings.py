@@ -289,6 +289,10 @@ LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
 # The FAQ agent answers only from an article that matches at least this well (ts_rank).
 KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
 COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
+# What an automatic reply may name besides the knowledge base (orchestration/reply_safety.py).
+COMPANY_WEBSITE = env.str("COMPANY_WEBSITE", default="")
+COMPANY_SUPPORT_EMAIL = env.str("COMPANY_SUPPORT_EMAIL", default="")
+COMPANY_PHONE = env.str("COMPANY_PHONE", default="")
 
 # --- E-mail (Django's backends: console in development, SMTP in production, locmem in tests) ---
 EMAIL_BACKEND = env.str(

@@ -94,6 +94,14 @@ def count_bounded(queryset: QuerySet, *, exact_up_to: int) -> tuple[int, bool]:
     return max(estimate, bounded), False
 
 
+def knowledge_bodies(*, slugs: list[str]) -> list[str]:
+    """The titles and bodies of these knowledge-base articles (what a reply may quote)."""
+    from .models import KnowledgeArticle
+
+    return [f"{title}\n{body}" for title, body in
+            KnowledgeArticle.objects.filter(slug__in=slugs).values_list("title", "body")] if slugs else []
+
+
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:
     return Run.objects.select_related("inquiry").order_by("-created_at")[:limit]
 

@@ -32,7 +32,7 @@ from inquiries import selectors, services
 from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
 from inquiries.services import Lease
 
-from . import policy
+from . import policy, reply_safety
 from .engines import builtin
 from .engines.engine import Engine, Outcome
 
@@ -164,6 +164,7 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
     family = str(INTENT_FAMILY[value.intent])
     reasons = policy.classification_reasons(confidence=confidence,
                                             fallback_failure=outcome.failure if outcome.fallback else "")
+    reasons += policy.injection_reasons(reply_safety.injection_signals(ctx.inquiry.subject, ctx.inquiry.body))
     severity = value.severity if family == Family.SUPPORT else ""
     return StepResult(
         update={"intent": value.intent, "family": family, "intent_confidence": confidence,
@@ -274,17 +275,40 @@ def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
     return "\n".join(facts), args
 
 
+def _grounding(state: AgentState, ctx: RunContext) -> list[str]:
+    """What a reply may name: the knowledge-base articles the run used, the company settings, and
+    the run's own facts; never the inquiry's text (reply_safety.grounding_failures)."""
+    articles = selectors.knowledge_bodies(slugs=state.get("kb_articles") or [])
+    return [*articles, reply_safety.company_context(), ctx.inquiry.sender_email]
+
+
 @node(agent="responder")
 def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
-    """Draft the reply that log_audit sends."""
+    """Draft the reply that log_audit sends, and check that it names only what the run's context
+    does (else it is held for an operator: reply_unverified)."""
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     body = outcome.value.body.strip()
+    failures = reply_safety.grounding_failures(body, _grounding(state, ctx))
+    if failures:
+        reasons = policy.reasons_of(state) + policy.grounding_reasons(failures)
+        return StepResult(
+            update={"draft": body, "escalation_reasons": policy.stored(reasons),
+                    "fallbacks": _fallbacks(state, outcome, "synthesize")},
+            action="Drafted the reply; held: " + ", ".join(str(f) for f in failures[:5]), output=body,
+            outcome=outcome, run_fields={"draft_response": body},
+            details={"unverified": [str(f) for f in failures]},
+        )
     return StepResult(
         update={"draft": body, "final_response": body, "fallbacks": _fallbacks(state, outcome, "synthesize")},
         action="Drafted the reply", output=body, outcome=outcome,
         run_fields={"draft_response": body, "final_response": body},
     )
+
+
+def route_after_reply(state: AgentState) -> str:
+    """A drafted reply that failed its check goes to an operator; otherwise it is sent."""
+    return "handoff_node" if policy.should_escalate(state) else "log_audit"
 
 
 def handoff_summary(state: AgentState, ctx: RunContext) -> str:
@@ -315,13 +339,19 @@ def handoff_summary(state: AgentState, ctx: RunContext) -> str:
 @node(agent="handoff")
 def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
     """Hand the run to an operator: a summary with each rule's next step, and a draft no one is sent yet."""
-    context, args = _reply_context(state)
-    outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     summary = handoff_summary(state, ctx)
     reasons = policy.reasons_of(state)
-    draft = outcome.value.body.strip()
+    outcome = None
+    if state.get("draft"):  # drafted already, and held (reply_unverified): the operator sees that draft
+        draft = state["draft"]
+        fallbacks = list(state.get("fallbacks") or [])
+    else:
+        context, args = _reply_context(state)
+        outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
+        draft = outcome.value.body.strip()
+        fallbacks = _fallbacks(state, outcome, "handoff")
     return StepResult(
-        update={"draft": draft, "escalated": True, "fallbacks": _fallbacks(state, outcome, "handoff")},
+        update={"draft": draft, "escalated": True, "fallbacks": fallbacks},
         action="Handed off to an operator: " + ", ".join(r.rule for r in reasons),
         output=summary, outcome=outcome,
         run_fields={"escalate": True, "escalation_reason": policy.joined(reasons),
@@ -366,6 +396,6 @@ def build_graph(checkpointer=None):
     for agent in ("faq_node", "lead_node", "support_node"):
         graph.add_conditional_edges(agent, route_after_agent, ["handoff_node", "synthesize_response_node"])
     graph.add_edge("handoff_node", "log_audit")
-    graph.add_edge("synthesize_response_node", "log_audit")
+    graph.add_conditional_edges("synthesize_response_node", route_after_reply, ["handoff_node", "log_audit"])
     graph.add_edge("log_audit", END)
     return graph.compile(checkpointer=checkpointer)

@@ -43,8 +43,16 @@ MODEL_UNAVAILABLE = EscalationRule(
     "model_unavailable", "the model was unavailable past its budget and the fallback is not confident",
     "Review the built-in engine's result; check that Ollama is running.")
 
+SUSPECTED_INJECTION = EscalationRule(
+    "suspected_injection", "the inquiry tries to give the model instructions",
+    "Read the inquiry as text, answer its real question if it has one, and send nothing it asked to include.")
+REPLY_UNVERIFIED = EscalationRule(
+    "reply_unverified", "the reply names a link, address, phone number or amount the run's context does not",
+    "Check each named item against the knowledge base; remove what is not ours, then approve.")
+
 RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
-    LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE)}
+    LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE, SUSPECTED_INJECTION,
+    REPLY_UNVERIFIED)}
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,18 @@ def classification_reasons(*, confidence: float, fallback_failure: str) -> list[
         else:
             reasons.append(reason(LOW_CONFIDENCE, f"confidence {confidence:.2f} < {threshold:.2f}"))
     return reasons
+
+
+def injection_reasons(signals: list[str]) -> list[Reason]:
+    return [reason(SUSPECTED_INJECTION, ", ".join(signals))] if signals else []
+
+
+def grounding_reasons(failures: list) -> list[Reason]:
+    """A reply naming what the run's context does not (at most five of them, shown)."""
+    if not failures:
+        return []
+    shown = ", ".join(str(f) for f in failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
+    return [reason(REPLY_UNVERIFIED, f"not in the run's context: {shown}")]
 
 
 def fallback_confidence(confidence: float) -> float:

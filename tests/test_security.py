@@ -258,7 +258,7 @@ def test_header_injection_through_the_subject_is_impossible(operator):
                    status="escalated", intent="support", draft_response="Hi")
     services.run_reply_approve(run_id=run.pk, user=operator)
     [message] = mail.outbox
-    assert message.subject == "Re: Hello Bcc: everyone@example.com"  # one line, the text kept
+    assert message.subject == "Re: Hello Bcc:"  # one line, and the caller's address is not echoed
     assert message.message()["Bcc"] is None
     assert message.recipients() == ["x@example.com"]
 

@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from core.text_safety import safe_subject
 from inquiries.events import run_event_record
 from inquiries.models import EmailKind, EmailStatus, OutboundEmail, Run, RunEventType
 
@@ -17,10 +18,11 @@ from .leases import Lease, send_held
 
 
 def reply_subject(subject: str) -> str:
-    # One line: a CR or LF from the inquiry would be refused by Django (BadHeaderError) and must
-    # never become a header of its own.
-    subject = " ".join(subject.split()) or "Your inquiry"
-    return (subject if subject.lower().startswith("re:") else f"Re: {subject}")[:500]
+    """One line (a CR or LF from the inquiry would be refused by Django, BadHeaderError, and must
+    never become a header of its own), without the caller's links, addresses or control
+    characters, at most 80 characters of it (core/text_safety.py)."""
+    subject = safe_subject(subject) or "Your inquiry"
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
 def _deliver(email: OutboundEmail) -> bool:

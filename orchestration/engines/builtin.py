@@ -5,6 +5,7 @@ writes replies from templates. It is also the fallback whenever Ollama fails mid
 
 import re
 
+from core.text_safety import safe_first_name, safe_subject
 from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
 
 from .classifier import get_classifier
@@ -111,15 +112,16 @@ def answer_faq(subject: str, body: str, articles: list[dict]) -> FaqAnswer:
 
 
 def first_name(name: str) -> str:
-    parts = name.strip().split()
-    return parts[0] if parts else "there"
+    return safe_first_name(name)
 
 
 def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, faq_answer: str = "",
                 lead_tier: str = "", severity: str = "", escalated: bool = False, seats: int = -1) -> Reply:
     """A reply that reads like a competent person wrote it; the specifics come from the run."""
     hello = f"Hi {first_name(sender_name)},"
-    about = f" about \u201c{subject.strip()}\u201d" if subject.strip() else ""
+    # The caller's subject, with links, addresses and control characters removed (core/text_safety.py).
+    shown = safe_subject(subject)
+    about = f" about \u201c{shown}\u201d" if shown else ""
     family = INTENT_FAMILY.get(intent, Family.FAQ)
     if family == Family.FAQ and faq_answer:
         middle = [f"Thanks for your question{about}.", faq_answer,
