@@ -283,6 +283,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
 
 # --- Policy: when a human must see a run, how a lead is scored (orchestration/policy.py) ---------
 ESCALATION_CONFIDENCE_THRESHOLD = env.float("ESCALATION_CONFIDENCE_THRESHOLD", default=0.6)
+# A sender's open escalations in the queue; beyond, new ones join the oldest (a flood reaches no human).
+ESCALATIONS_PER_SENDER_OPEN = env.int("ESCALATIONS_PER_SENDER_OPEN", default=5)
 # Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
 LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
 LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)

@@ -4,12 +4,12 @@ import json
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 
 from core.timestamps import utc_iso
 
 from . import hotstate
-from .models import Run, RunStatus
+from .models import Run, RunStatus, Severity
 from .payloads import run_status_payload
 
 
@@ -156,9 +156,18 @@ def run_history(*, status: str = "", intent: str = "", q: str = "", escalated: s
     return runs
 
 
+# The queue's order: the most severe first, then the oldest (a flood cannot bury a critical case).
+_SEVERITY_RANK = Case(*(When(severity=value, then=Value(rank)) for rank, value in enumerate(
+    (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW))), default=Value(4))
+
+
 def escalation_queue(*, user=None, queue: str = "open") -> QuerySet[Run]:
-    """Escalated runs: `open` (not resolved), `mine` (open and assigned to user), `resolved`."""
-    runs = Run.objects.select_related("inquiry", "assigned_to").filter(status=Run.Status.ESCALATED)
+    """Escalated runs: `open` (not resolved), `mine` (open and assigned to user), `resolved`.
+    A run that joined another escalation (a sender over ESCALATIONS_PER_SENDER_OPEN) is counted
+    on that one (`joined`) instead of listed."""
+    runs = (Run.objects.select_related("inquiry", "assigned_to")
+            .filter(status=Run.Status.ESCALATED, joined_escalation__isnull=True)
+            .annotate(joined=Count("joined_runs")))
     if queue == "resolved":
         return runs.filter(resolved_at__isnull=False).order_by("-resolved_at")
     runs = runs.filter(resolved_at__isnull=True)
@@ -166,7 +175,16 @@ def escalation_queue(*, user=None, queue: str = "open") -> QuerySet[Run]:
         runs = runs.filter(assigned_to=user)
     elif queue == "unassigned":
         runs = runs.filter(assigned_to__isnull=True)
-    return runs.order_by("created_at")
+    return runs.order_by(_SEVERITY_RANK, "created_at")
+
+
+def sender_open_escalations(*, email: str, exclude_run_id=None) -> tuple[int, Any]:
+    """How many open escalations of this sender hold a place in the queue, and the oldest's id."""
+    runs = (Run.objects.filter(status=Run.Status.ESCALATED, resolved_at__isnull=True,
+                               joined_escalation__isnull=True, inquiry__sender_email__iexact=email.strip())
+            .exclude(pk=exclude_run_id).order_by("created_at"))
+    ids = list(runs.values_list("pk", flat=True)[:1])
+    return runs.count(), (ids[0] if ids else None)
 
 
 def run_events(*, run_id) -> QuerySet:

@@ -35,6 +35,7 @@ from inquiries.services import Lease
 from . import policy, reply_safety
 from .engines import builtin
 from .engines.engine import Engine, Outcome
+from .handoff import handoff_summary
 
 
 class AgentState(TypedDict, total=False):
@@ -311,35 +312,10 @@ def route_after_reply(state: AgentState) -> str:
     return "handoff_node" if policy.should_escalate(state) else "log_audit"
 
 
-def handoff_summary(state: AgentState, ctx: RunContext) -> str:
-    """What the operator reads first: who, what, what was tried, why a human, and each fired
-    rule's next step (policy.RULES)."""
-    inquiry = ctx.inquiry
-    prior = selectors.contact_prior_inquiries(email=inquiry.sender_email, exclude_run_id=ctx.run_id)
-    first = inquiry.body.strip().split("\n", 1)[0][:300]
-    tried = [f"classified as {state.get('intent')} with confidence {state.get('intent_confidence', 0):.2f}"]
-    if state.get("kb_articles") is not None and state.get("family") == Family.FAQ:
-        tried.append("knowledge base: " + (", ".join(state["kb_articles"]) or "no matching article"))
-    if state.get("lead_tier"):
-        tried.append(f"lead score {state.get('lead_score')} ({state['lead_tier']})")
-    if state.get("severity"):
-        tried.append(f"severity {state['severity']}")
-    if state.get("fallbacks"):
-        tried.append("fell back to the built-in engine: " + "; ".join(state["fallbacks"]))
-    reasons = policy.reasons_of(state)
-    return "\n".join([
-        f"Who: {inquiry.sender_name} <{inquiry.sender_email}>, {prior} earlier inquir{'y' if prior == 1 else 'ies'}",
-        f"What: {inquiry.subject} \u2014 {first}",
-        f"Tried: {'; '.join(tried)}",
-        f"Why a human: {policy.joined(reasons)}",
-        f"Next step: {' '.join(policy.next_steps(reasons)) or 'Review the run and reply.'}",
-    ])
-
-
 @node(agent="handoff")
 def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
     """Hand the run to an operator: a summary with each rule's next step, and a draft no one is sent yet."""
-    summary = handoff_summary(state, ctx)
+    summary = handoff_summary(state, inquiry=ctx.inquiry, run_id=ctx.run_id)
     reasons = policy.reasons_of(state)
     outcome = None
     if state.get("draft"):  # drafted already, and held (reply_unverified): the operator sees that draft
@@ -350,13 +326,18 @@ def handoff_node(state: AgentState, ctx: RunContext) -> StepResult:
         outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
         draft = outcome.value.body.strip()
         fallbacks = _fallbacks(state, outcome, "handoff")
+    # A sender with ESCALATIONS_PER_SENDER_OPEN open escalations already: this one joins the
+    # oldest of them instead of taking another place in the queue.
+    open_count, oldest = selectors.sender_open_escalations(email=ctx.inquiry.sender_email, exclude_run_id=ctx.run_id)
+    joined = oldest if open_count >= settings.ESCALATIONS_PER_SENDER_OPEN else None
+    action = "Handed off to an operator: " + ", ".join(r.rule for r in reasons)
     return StepResult(
         update={"draft": draft, "escalated": True, "fallbacks": fallbacks},
-        action="Handed off to an operator: " + ", ".join(r.rule for r in reasons),
+        action=action + (f"; joined the sender's open escalation {joined} ({open_count} open)" if joined else ""),
         output=summary, outcome=outcome,
         run_fields={"escalate": True, "escalation_reason": policy.joined(reasons),
                     "escalation_reasons": policy.stored(reasons), "handoff_summary": summary,
-                    "draft_response": draft},
+                    "draft_response": draft, "joined_escalation_id": joined},
     )
 
 

@@ -78,6 +78,11 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     resolution_note = models.TextField(blank=True)
+    # A sender over ESCALATIONS_PER_SENDER_OPEN open escalations: this run joins their oldest one
+    # (counted there, resolved with it) instead of taking a place of its own in the queue.
+    joined_escalation = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="joined_runs", db_index=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,6 +93,8 @@ class Run(models.Model):
             models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
             models.Index(fields=["intent", "-created_at"], name="run_intent_created_idx"),
             models.Index(fields=["-created_at"], condition=Q(escalate=True), name="run_escalated_idx"),
+            models.Index(fields=["joined_escalation"], condition=Q(joined_escalation__isnull=False),
+                         name="run_joined_escalation_idx"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="run_lease_idx"),
             models.Index(fields=["replay_of"], condition=Q(replay_of__isnull=False), name="run_replay_of_idx"),
             models.Index(fields=["assigned_to"], condition=Q(assigned_to__isnull=False), name="run_assigned_to_idx"),

@@ -20,7 +20,7 @@ logger = logging.getLogger("inquiries.services")
 # Fields a workflow step may set on its run.
 RUN_STEP_FIELDS = frozenset({
     "intent", "intent_confidence", "severity", "lead_score", "lead_tier", "escalate", "escalation_reason",
-    "escalation_reasons", "handoff_summary", "draft_response", "final_response",
+    "escalation_reasons", "handoff_summary", "draft_response", "final_response", "joined_escalation_id",
 })
 
 

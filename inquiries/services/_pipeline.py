@@ -63,9 +63,9 @@ def insert(instance, *, returning: str = "", on_conflict: str = "") -> Statement
 
 
 def update_run(run_id, values: dict[str, Any], *, extra: str = "") -> Statement:
-    fields = [Run._meta.get_field(name) for name in values]
+    fields = [Run._meta.get_field(name) for name in values]  # names or attnames (`joined_escalation_id`)
     sets = [f"{connection.ops.quote_name(f.column)} = %s" for f in fields]
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    params = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values.values(), strict=True)]
     return f"UPDATE inquiries_run SET {', '.join(sets + ([extra] if extra else []))} WHERE id = %s", [*params, run_id]
 
 

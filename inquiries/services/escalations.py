@@ -100,6 +100,15 @@ def run_resolve(*, run_id, user, note: str = "") -> Run:
                          + (f": {run.resolution_note}" if run.resolution_note else ""),
                          data={"note": run.resolution_note})
         after_commit(run.pk, None)
+        # The runs that joined this escalation (a sender's flood) are resolved with it.
+        for joined in Run.objects.select_for_update().filter(joined_escalation=run, resolved_at__isnull=True):
+            joined.resolved_at, joined.resolved_by = run.resolved_at, user
+            joined.resolution_note = f"Resolved with {run.pk}"
+            joined.save(update_fields=["resolved_at", "resolved_by", "resolution_note", "updated_at"])
+            run_event_record(run=joined, type=RunEventType.RESOLVED, actor=user,
+                             message=f"Resolved with the escalation it joined ({run.pk})",
+                             data={"note": joined.resolution_note, "joined_escalation": str(run.pk)})
+            after_commit(joined.pk, None)
     return run
 
 
