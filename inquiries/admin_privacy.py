@@ -6,7 +6,9 @@ the action. Both go through the services, which audit them with a keyed hash of 
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from core.client_ip import client_ip
 
@@ -35,7 +37,12 @@ def export_contacts_json(modeladmin, request: HttpRequest, queryset) -> HttpResp
 
 
 @admin.action(description="Erase the selected contacts everywhere (cannot be undone)", permissions=["erase_contact"])
-def erase_contacts(modeladmin, request: HttpRequest, queryset) -> None:
+def erase_contacts(modeladmin, request: HttpRequest, queryset) -> TemplateResponse | None:
+    if request.POST.get("post") != "yes":  # first ask, like "delete selected"
+        context = {**modeladmin.admin_site.each_context(request), "title": "Erase these contacts everywhere?",
+                   "contacts": queryset.order_by("email"), "opts": modeladmin.model._meta,
+                   "action_checkbox_name": ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/inquiries/contact/erase_confirmation.html", context)
     for email in list(queryset.values_list("email", flat=True)):
         try:
             counts = services.contact_erase(email=email, actor=request.user, ip=client_ip(request))
@@ -44,3 +51,4 @@ def erase_contacts(modeladmin, request: HttpRequest, queryset) -> None:
             continue
         modeladmin.message_user(request, f"Erased a contact: {counts['inquiries']} inquiries, {counts['runs']} runs.",
                                 messages.SUCCESS)
+    return None

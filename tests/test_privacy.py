@@ -320,7 +320,12 @@ def test_the_admin_actions_need_their_own_permissions(client, django_user_model)
     assert exported["Content-Type"].startswith("application/json")
     assert json.loads(exported.content)["inquiries"][0]["runs"][0]["id"] == str(run.pk)
     assert AuditEntry.objects.get(action=AuditAction.CONTACT_EXPORTED).actor == staff
-    erased = client.post("/admin/inquiries/contact/", {"action": "erase_contacts", "_selected_action": [contact.pk]})
+    selection = {"action": "erase_contacts", "_selected_action": [contact.pk]}
+    confirm = client.post("/admin/inquiries/contact/", selection)
+    assert confirm.status_code == 200
+    assert b"cannot be undone" in confirm.content
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    erased = client.post("/admin/inquiries/contact/", {**selection, "post": "yes"})
     assert erased.status_code == 302
     assert _database_mentions("adam@admin.example") == []
     assert AuditEntry.objects.get(action=AuditAction.CONTACT_ERASED).actor == staff
