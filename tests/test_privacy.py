@@ -32,6 +32,7 @@ from inquiries.models import (
 )
 from inquiries.services._common import queue_run_task
 from testutils.factories import make_inquiry, make_run, make_step
+from testutils.privacy import checkpoint_rows, database_mentions, redis_mentions
 
 pytestmark = pytest.mark.django_db
 
@@ -81,88 +82,35 @@ def _redis_keys(run: Run) -> list[str]:
     return [hotstate.run_key(run.pk), hotstate.steps_key(run.pk), hotstate.idempotency_key("api:tests", f"key-{run.pk}")]
 
 
-def _checkpoint_rows(run: Run) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s)"
-                       " + (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s)"
-                       " + (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s)", {"t": str(run.pk)})
-        return cursor.fetchone()[0]
-
-
-def _database_mentions(needle: str) -> list[str]:
-    """Every text, JSON and bytea column of every table in the public schema that holds `needle`
-    (case-insensitive): LangGraph's and django-q2's tables included."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                       "WHERE table_schema = 'public' AND data_type IN "
-                       "('text', 'character varying', 'json', 'jsonb', 'bytea') "
-                       "AND table_name IN (SELECT table_name FROM information_schema.tables "
-                       "WHERE table_schema = 'public' AND table_type = 'BASE TABLE')")
-        found = []
-        for table, column, data_type in cursor.fetchall():
-            value = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f"\"{column}\"::text"
-            cursor.execute(f'SELECT count(*) FROM "{table}" WHERE position(%s in lower({value})) > 0',  # noqa: S608
-                           [needle.lower()])
-            if cursor.fetchone()[0]:
-                found.append(f"{table}.{column}")
-    return found
-
-
-def _redis_values(redis, key) -> list:
-    kind = redis.type(key)
-    kind = kind.decode() if isinstance(kind, bytes) else kind
-    if kind == "string":
-        return [redis.get(key)]
-    if kind == "list":
-        return redis.lrange(key, 0, -1)
-    if kind == "hash":
-        return [item for pair in redis.hgetall(key).items() for item in pair]
-    if kind == "set":
-        return list(redis.smembers(key))
-    if kind == "zset":
-        return redis.zrange(key, 0, -1)
-    return []
-
-
-def _redis_mentions(needle: str) -> list[str]:
-    redis, found = get_redis(), []
-    for key in redis.scan_iter(count=1000):
-        values = [key, *_redis_values(redis, key)]
-        text = " ".join(v.decode(errors="ignore") if isinstance(v, bytes) else str(v) for v in values)
-        if needle.lower() in text.lower():
-            found.append(key)
-    return found
-
-
 # --- Erasure ----------------------------------------------------------------------------------------
 
 def test_erasure_leaves_the_person_nowhere_and_keeps_the_audit_facts(django_capture_on_commit_callbacks):
     erased = [_person("Zelda Quimby", "Zelda.Quimby@erase.example"),
               _person("Zelda Quimby", "zelda.quimby@erase.example", days_ago=3)]
     kept = _person("Otto Keeper", "otto.keeper@keep.example")
-    assert _database_mentions("zelda.quimby@erase.example")
-    assert _redis_mentions("Zelda Quimby")
+    assert database_mentions("zelda.quimby@erase.example")
+    assert redis_mentions("Zelda Quimby")
 
     with django_capture_on_commit_callbacks(execute=True):
         counts = services.contact_erase(email="ZELDA.QUIMBY@erase.example", actor_label="tests")
 
     assert (counts["runs"], counts["inquiries"], counts["contacts"], counts["emails"]) == (2, 2, 1, 2)
     for needle in ("zelda.quimby@erase.example", "Zelda Quimby", "Quimby"):
-        assert _database_mentions(needle) == [], needle
-        assert _redis_mentions(needle) == [], needle
+        assert database_mentions(needle) == [], needle
+        assert redis_mentions(needle) == [], needle
     for run in erased:  # what the audit needs stays
         run.refresh_from_db()
         assert (run.status, run.intent, run.finished_at is not None) == (RunStatus.COMPLETED, "pricing", True)
         assert run.escalation_reasons == [{"rule": "vip", "detail": "[erased]"}]
         assert list(run.events.values_list("type", "message")) == [("received", "[erased]"), ("completed", "[erased]")]
         assert run.steps.count() == 2
-        assert _checkpoint_rows(run) == 0
+        assert checkpoint_rows(run) == 0
         assert not any(get_redis().exists(key) for key in _redis_keys(run))
     # Somebody else's data is untouched.
     assert {"inquiries_inquiry.sender_email", "inquiries_outboundemail.to", "inquiries_contact.email",
-            "checkpoint_blobs.blob"} <= set(_database_mentions("otto.keeper@keep.example"))
+            "checkpoint_blobs.blob"} <= set(database_mentions("otto.keeper@keep.example"))
     assert kept.events.get(type="received").message == "from otto.keeper@keep.example"
-    assert _checkpoint_rows(kept) == 3
+    assert checkpoint_rows(kept) == 3
     assert all(get_redis().exists(key) for key in _redis_keys(kept))
     [entry] = AuditEntry.objects.filter(action=AuditAction.CONTACT_ERASED)
     assert entry.detail["address_hmac"] == services.address_hash("zelda.quimby@erase.example")
@@ -188,7 +136,7 @@ def test_events_stay_append_only_outside_an_erasure():
 def test_erase_contact_command():
     _person("Cora Command", "cora@erase.example")
     call_command("erase_contact", "cora@erase.example", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    assert _database_mentions("cora@erase.example") == []
+    assert database_mentions("cora@erase.example") == []
 
 
 # --- Retention --------------------------------------------------------------------------------------
@@ -221,11 +169,11 @@ def test_the_purge_removes_exactly_the_runs_that_ended_before_the_window(django_
     assert not Contact.objects.filter(email__in=["olga@old.example", "oscar@old.example"]).exists()
     assert Contact.objects.filter(email__in=["sam@shared.example", "nina@new.example", "ron@old.example"]).count() == 3
     for run in [*old, shared_old]:
-        assert _checkpoint_rows(run) == 0
+        assert checkpoint_rows(run) == 0
         assert not any(get_redis().exists(key) for key in _redis_keys(run))
         assert not RunStep.objects.filter(run_id=run.pk).exists()
     for run in (shared_new, newer, running):
-        assert _checkpoint_rows(run) == 3
+        assert checkpoint_rows(run) == 3
         assert run.steps.count() == 2
         assert run.events.count() == 2
     [entry] = AuditEntry.objects.filter(action=AuditAction.RETENTION_PURGE)
@@ -327,7 +275,7 @@ def test_the_admin_actions_need_their_own_permissions(client, django_user_model)
     assert Contact.objects.filter(pk=contact.pk).exists()
     erased = client.post("/admin/inquiries/contact/", {**selection, "post": "yes"})
     assert erased.status_code == 302
-    assert _database_mentions("adam@admin.example") == []
+    assert database_mentions("adam@admin.example") == []
     assert AuditEntry.objects.get(action=AuditAction.CONTACT_ERASED).actor == staff
 
 

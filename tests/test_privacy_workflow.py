@@ -11,7 +11,7 @@ from django.utils import timezone
 from core.redis_client import get_redis
 from inquiries import services
 from inquiries.models import AuditAction, AuditEntry, Contact, Run
-from tests.test_privacy import _checkpoint_rows, _database_mentions, _redis_mentions
+from testutils.privacy import checkpoint_rows, database_mentions, redis_mentions
 from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,22 +41,22 @@ def _runs() -> list[Run]:
 
 def test_erasing_a_person_after_real_runs_leaves_nothing_anywhere():
     *wilmas, bruno = _runs()
-    assert _checkpoint_rows(wilmas[0]) > 0
+    assert checkpoint_rows(wilmas[0]) > 0
     for needle in ("wilma.wipeout@erase.example", "Wilma Wipeout", "Wipeout"):
-        assert _database_mentions(needle), needle
-    assert _redis_mentions("Wilma Wipeout")
+        assert database_mentions(needle), needle
+    assert redis_mentions("Wilma Wipeout")
 
     counts = services.contact_erase(email="wilma.wipeout@erase.example", actor_label="tests")
 
     assert counts["runs"] == 3
     for needle in ("wilma.wipeout@erase.example", "Wilma Wipeout", "Wipeout"):
-        assert _database_mentions(needle) == [], needle
-        assert _redis_mentions(needle) == [], needle
-    assert all(_checkpoint_rows(run) == 0 for run in wilmas)
+        assert database_mentions(needle) == [], needle
+        assert redis_mentions(needle) == [], needle
+    assert all(checkpoint_rows(run) == 0 for run in wilmas)
     statuses = {run.pk: run.status for run in wilmas}
     assert {run.pk: run.status for run in Run.objects.filter(pk__in=statuses)} == statuses
-    assert _database_mentions("Bruno Bystander")
-    assert _checkpoint_rows(bruno) > 0
+    assert database_mentions("Bruno Bystander")
+    assert checkpoint_rows(bruno) > 0
     assert Contact.objects.filter(email="bruno@keep.example").exists()
     [entry] = AuditEntry.objects.filter(action=AuditAction.CONTACT_ERASED)
     assert "wilma" not in json.dumps(entry.detail).lower()
@@ -70,7 +70,7 @@ def test_the_purge_takes_real_runs_with_their_checkpoints_and_keys():
 
     assert (counts["runs"], counts["inquiries"], counts["contacts"], counts["checkpoint_threads"]) == (3, 3, 1, 3)
     for needle in ("wilma.wipeout@erase.example", "Wipeout"):
-        assert _database_mentions(needle) == [], needle
-        assert _redis_mentions(needle) == [], needle
+        assert database_mentions(needle) == [], needle
+        assert redis_mentions(needle) == [], needle
     assert list(Run.objects.values_list("pk", flat=True)) == [bruno.pk]
-    assert _checkpoint_rows(bruno) > 0
+    assert checkpoint_rows(bruno) > 0
