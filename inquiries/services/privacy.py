@@ -70,6 +70,14 @@ def checkpoints_forget(run_ids) -> int:
     return found
 
 
+def claims_by_run(run_ids) -> dict:
+    """The idempotency claims (caller, key) of these runs, by run: their Redis cache keys."""
+    claims: dict = {}
+    for run_id, caller, key in IdempotencyRecord.objects.filter(run_id__in=run_ids).values_list("run_id", "caller", "key"):
+        claims.setdefault(run_id, []).append((caller, key))
+    return claims
+
+
 def inquiries_of(email: str):
     """The inquiries of one person: sent from the address (any case) or linked to its contact."""
     address = email.strip()
@@ -175,7 +183,7 @@ def contact_erase(*, email: str, actor=None, actor_label: str = "", ip: str = ""
         needles = sorted({address.lower(), *(name.lower() for name in names if len(name.strip()) >= 3),
                           *(part.lower() for name in names for part in name.split() if len(part) >= 3)})
         run_ids = [run.pk for run in runs]
-        claims = list(IdempotencyRecord.objects.filter(run_id__in=run_ids).values_list("caller", "key"))
+        claims = claims_by_run(run_ids)
         counts = _erase_runs(runs, needles)
         counts["idempotency_records"] = IdempotencyRecord.objects.filter(run_id__in=run_ids).delete()[0]
         counts["checkpoint_threads"] = checkpoints_forget(run_ids)
@@ -189,5 +197,5 @@ def contact_erase(*, email: str, actor=None, actor_label: str = "", ip: str = ""
         counts["runs"] = len(run_ids)
         audit_record(action=AuditAction.CONTACT_ERASED, target=f"contact:{address_hash(address)[:16]}", actor=actor,
                      actor_label=actor_label, ip=ip, detail={"address_hmac": address_hash(address), **counts})
-        transaction.on_commit(lambda: [hotstate.run_forget(run_id, claims) for run_id in run_ids])
+        transaction.on_commit(lambda: [hotstate.run_forget(run_id, claims.get(run_id, [])) for run_id in run_ids])
     return counts

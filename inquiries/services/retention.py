@@ -28,7 +28,7 @@ from inquiries.models import (
 )
 
 from .audit import audit_record
-from .privacy import checkpoints_count, checkpoints_forget
+from .privacy import checkpoints_count, checkpoints_forget, claims_by_run
 
 KINDS = ("runs", "steps", "events", "emails", "idempotency_records", "lead_scores", "checkpoint_threads",
          "inquiries", "contacts")
@@ -58,7 +58,7 @@ def _purge_batch(cutoff, batch_size: int, counts: dict[str, int]) -> int:
         if not ids:
             return 0
         inquiry_ids = set(Run.objects.filter(pk__in=ids).values_list("inquiry_id", flat=True))
-        claims = list(IdempotencyRecord.objects.filter(run_id__in=ids).values_list("caller", "key"))
+        claims = claims_by_run(ids)
         counts["lead_scores"] += LeadScoreEntry.objects.filter(run_id__in=ids).delete()[0]
         counts["checkpoint_threads"] += checkpoints_forget(ids)
         deleted = Run.objects.filter(pk__in=ids).delete()[1]
@@ -71,7 +71,7 @@ def _purge_batch(cutoff, batch_size: int, counts: dict[str, int]) -> int:
         gone = Contact.objects.filter(pk__in=contact_ids, inquiries__isnull=True).delete()[1]
         counts["contacts"] += gone.get(Contact._meta.label, 0)
         counts["lead_scores"] += gone.get(LeadScoreEntry._meta.label, 0)
-        transaction.on_commit(lambda: [hotstate.run_forget(run_id, claims) for run_id in ids])
+        transaction.on_commit(lambda: [hotstate.run_forget(run_id, claims.get(run_id, [])) for run_id in ids])
     return len(ids)
 
 
