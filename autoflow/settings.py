@@ -217,6 +217,7 @@ RUN_SYNCHRONOUS_COMMIT = env.bool("RUN_SYNCHRONOUS_COMMIT", default=False)
 AUTOFLOW_HOSTNAME = env.str("AUTOFLOW_HOSTNAME", default="")
 RUN_QUEUE_STALE_SECONDS = env.int("RUN_QUEUE_STALE_SECONDS", default=900)
 CHECKPOINT_RETENTION_DAYS = env.int("CHECKPOINT_RETENTION_DAYS", default=7)
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=365)  # runs finished longer ago are purged; 0 keeps all
 # LangGraph durability: "sync" hands each checkpoint over before the next node starts; the
 # runner writes it in the same round trip as that node's step (orchestration/checkpointer.py).
 LANGGRAPH_DURABILITY = env.str("LANGGRAPH_DURABILITY", default="sync")
@@ -364,8 +365,8 @@ from .settings_security import *  # noqa: E402,F403
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
-# Replace e-mail addresses and phone numbers in log lines with [email] / [phone].
-LOG_REDACT_PII = env.bool("LOG_REDACT_PII", default=False)
+# Replace e-mail addresses and phone numbers in log lines with [email] / [phone] (on in production).
+LOG_REDACT_PII = env.bool("LOG_REDACT_PII", default=PRODUCTION)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

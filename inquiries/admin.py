@@ -20,6 +20,7 @@ from core.client_ip import client_ip
 from core.timestamps import utc_iso
 
 from . import services
+from .admin_privacy import ContactPrivacyMixin, erase_contacts, export_contacts_json
 from .models import (
     ApiClient,
     ApiScope,
@@ -273,13 +274,14 @@ class LeadScoreInline(ReadOnlyInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ContactPrivacyMixin, admin.ModelAdmin):
     list_display = ["email", "name", "company", "inquiry_count", "last_intent", "lead_tier", "last_inquiry_at"]
     list_filter = ["lead_tier", "last_intent"]
     search_fields = ["email", "name", "company"]
     readonly_fields = ["email", "inquiry_count", "last_intent", "last_inquiry_at", "lead_score", "lead_tier",
                        "created_at", "updated_at"]
     inlines = [LeadScoreInline]
+    actions = [export_contacts_json, erase_contacts]
 
     def has_add_permission(self, request) -> bool:
         return False  # contacts come from inquiries

@@ -185,6 +185,14 @@ def prune_checkpoints() -> int:
     return len(doomed)
 
 
+def purge_expired() -> dict[str, int]:
+    """Daily: the retention window (RETENTION_DAYS) applied (inquiries/services/retention.py)."""
+    counts = services.runs_purge_expired()
+    if any(counts.values()):
+        logger.info("retention: %s", counts)
+    return counts
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)

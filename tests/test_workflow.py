@@ -264,13 +264,15 @@ def test_the_worker_schedules_the_reaper_every_minute_and_pruning_hourly():
     from django.apps import apps
     from django_q.models import Schedule
 
-    migration = importlib.import_module("orchestration.migrations.0001_checkpoint_tables_and_schedules")
-    migration.schedules(apps, None)
-    migration.schedules(apps, None)  # applying twice changes nothing
+    for name in ("0001_checkpoint_tables_and_schedules", "0002_retention_schedule"):
+        migration = importlib.import_module(f"orchestration.migrations.{name}")
+        migration.schedules(apps, None)
+        migration.schedules(apps, None)  # applying twice changes nothing
 
     schedules = {s.func: s for s in Schedule.objects.filter(name__startswith="autoflow: ")}
-    assert len(schedules) == 2
+    assert len(schedules) == 3
     reaper = schedules["orchestration.tasks.reap_runs"]
     assert (reaper.schedule_type, reaper.minutes, reaper.repeats) == (Schedule.MINUTES, 1, -1)
     assert schedules["orchestration.tasks.prune_checkpoints"].schedule_type == Schedule.HOURLY
+    assert schedules["orchestration.tasks.purge_expired"].schedule_type == Schedule.DAILY
     assert all(callable(pydoc.locate(func)) for func in schedules)

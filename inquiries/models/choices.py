@@ -102,6 +102,9 @@ class AuditAction(models.TextChoices):
     RUN_DELETED = "run_deleted", "Run deleted"
     INQUIRY_DELETED = "inquiry_deleted", "Inquiry without runs deleted"
     LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
+    RETENTION_PURGE = "retention_purge", "Expired runs purged"
+    CONTACT_ERASED = "contact_erased", "Contact erased"
+    CONTACT_EXPORTED = "contact_exported", "Contact exported"
 
 
 class EmailKind(models.TextChoices):

@@ -24,6 +24,8 @@ class Contact(TimeStampedModel):
 
     class Meta:
         ordering = ["email"]
+        permissions = [("export_contact", "Can export everything held about a contact"),
+                       ("erase_contact", "Can erase a contact everywhere")]
         constraints = [
             models.CheckConstraint(condition=Q(email=Lower("email")), name="contact_email_lowercase"),
             models.CheckConstraint(condition=in_choices("last_intent", Intent, blank=True),

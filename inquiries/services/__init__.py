@@ -8,6 +8,8 @@
     crm          contacts and lead scores
     email        the reply e-mail, sent at most once
     escalations  operator actions on escalated runs
+    privacy      one person's data: exported, or erased everywhere
+    retention    the retention window: expired runs purged with what belongs to them
 
 `from inquiries import services; services.run_claim(...)`: every name below is the same object
 as in its module.
@@ -36,6 +38,8 @@ from .leases import (
     runs_reap,
     send_held,
 )
+from .privacy import address_hash, contact_erase, contact_export
+from .retention import runs_purge_expired
 from .runs import (
     STEP_EVENT,
     inquiry_delete,
@@ -63,6 +67,8 @@ __all__ = [
     "ActionRefused", "run_assign", "run_draft_update", "run_replay", "run_reply_approve", "run_resolve",
     # audit
     "audit_record",
+    # privacy, retention
+    "address_hash", "contact_erase", "contact_export", "runs_purge_expired",
     # pipelined SQL
     "Statement", "send",
 ]
