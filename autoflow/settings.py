@@ -359,43 +359,10 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
-# Sign-in throttling (django-axes) and the Content-Security-Policy (django-csp).
-from .settings_security import *  # noqa: E402,F403
+# Sign-in throttling (django-axes) and the Content-Security-Policy (django-csp) are the end of
+# this section, in autoflow/settings_security.py (imported below).
 
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
-# Replace e-mail addresses and phone numbers in log lines with [email] / [phone] (on in production).
-LOG_REDACT_PII = env.bool("LOG_REDACT_PII", default=PRODUCTION)
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "request_id": {"()": "core.logging.RequestIDFilter"},
-        "redact_pii": {"()": "core.logging.RedactPIIFilter"},
-    },
-    "formatters": {
-        "text": {
-            "()": "core.logging.UTCFormatter",
-            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
-        },
-        "json": {
-            "()": "core.logging.JSONFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact_pii"] if LOG_REDACT_PII else ["request_id"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "django_q": {"level": LOG_LEVEL, "propagate": True},
-        # django-axes announces its configuration at INFO in every process; lock-outs are WARNING.
-        "axes": {"level": "WARNING"},
-    },
-}
+# In autoflow/settings_logging.py: LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING.
+from .settings_logging import *  # noqa: E402,F403
+from .settings_security import *  # noqa: E402,F403

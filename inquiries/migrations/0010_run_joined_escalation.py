@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inquiries', '0008_auditentry'),
+        ('inquiries', '0009_privacy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
