@@ -43,8 +43,17 @@ MODEL_UNAVAILABLE = EscalationRule(
     "model_unavailable", "the model was unavailable past its budget and the fallback is not confident",
     "Review the built-in engine's result; check that Ollama is running.")
 
+REPLY_THROTTLED = EscalationRule(
+    "reply_throttled", "the automatic reply was held: a throttle on what goes out, or our own address",
+    "Check the recipient is a real customer (not a flood or a mail loop), then approve the draft "
+    "or resolve without replying.")
+REPLAY_NEEDS_APPROVAL = EscalationRule(
+    "replay_needs_approval", "a replayed run never replies on its own: the sender may have had a reply",
+    "Compare with the original run's reply; approve the draft only if the sender should get another.")
+
 RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
-    LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE)}
+    LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE, REPLY_THROTTLED,
+    REPLAY_NEEDS_APPROVAL)}
 
 
 @dataclass(frozen=True)
