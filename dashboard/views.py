@@ -183,6 +183,14 @@ def run_approve(request: HttpRequest, run_id) -> HttpResponse:
 
 @console_required
 @require_POST
+def run_send_again(request: HttpRequest, run_id) -> HttpResponse:
+    """Send the run's failed reply again: the same e-mail, one more attempt."""
+    return _act(request, run_id, lambda: services.email_send_again(run_id=run_id, user=request.user),
+                "Sending the reply again; its status is below.")
+
+
+@console_required
+@require_POST
 def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
     """Close the escalation, with an optional note."""
     form = ResolveForm(request.POST)
