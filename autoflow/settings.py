@@ -300,13 +300,10 @@ EMAIL_BACKEND = env.str(
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@localhost>")
-# Seconds an SMTP connection may block (connect, each command): a hung server fails the send.
+# SMTP timeout (s), retries with backoff, automatic-reply throttles: docs/reliability.md "Reply policy".
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
-# Transient SMTP failures are sent again through the queue after 30 s, 60 s, 120 s …, this many
-# attempts in all (docs/reliability.md, "Reply policy and throttles").
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
 EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=30.0)
-# Automatic replies (not operator-approved ones) per recipient per 24 h, per API client per hour.
 AUTO_REPLY_PER_RECIPIENT = env.int("AUTO_REPLY_PER_RECIPIENT", default=3)
 AUTO_REPLY_PER_CLIENT_HOUR = env.int("AUTO_REPLY_PER_CLIENT_HOUR", default=100)
 

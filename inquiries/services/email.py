@@ -131,7 +131,7 @@ def outbound_email_send_once(*, run_id, body: str, approved_by=None) -> Outbound
 
 def _claim(email_id, *, statuses: tuple[str, ...]) -> OutboundEmail | None:
     """The row, moved back to `pending` with one more attempt, if its status is one of `statuses`."""
-    email = OutboundEmail.objects.select_for_update().select_related("run").filter(pk=email_id).first()
+    email = OutboundEmail.objects.select_for_update(of=("self",)).select_related("run").filter(pk=email_id).first()
     if email is None or email.status not in statuses:
         return None
     email.status, email.attempts, email.next_attempt_at = EmailStatus.PENDING, email.attempts + 1, None
@@ -196,7 +196,7 @@ def reply_send_once(lease: Lease, *, body: str) -> ReplyAttempt:
     run = lease.run
     to = run.inquiry.sender_email.strip().lower()
     if own_address(to):
-        return ReplyAttempt(None, held=f"own domain: {to} is our own sending address or domain")
+        return ReplyAttempt(None, held="own domain: the recipient is our own sending address or domain")
     client = run.inquiry.api_client_id
     email = OutboundEmail(run_id=run.pk, kind=EmailKind.REPLY, to=run.inquiry.sender_email,
                           subject=reply_subject(run.inquiry.subject), body=body, automatic=True, attempts=1)
@@ -212,7 +212,7 @@ def reply_send_once(lease: Lease, *, body: str) -> ReplyAttempt:
         if exists:
             return ReplyAttempt(OutboundEmail.objects.get(run_id=run.pk, kind=EmailKind.REPLY))
         if per_to >= settings.AUTO_REPLY_PER_RECIPIENT:
-            return ReplyAttempt(None, held=f"{per_to} automatic replies to {to} in 24 h "
+            return ReplyAttempt(None, held=f"{per_to} automatic replies to this recipient in 24 h "
                                            f"(AUTO_REPLY_PER_RECIPIENT {settings.AUTO_REPLY_PER_RECIPIENT})")
         return ReplyAttempt(None, held=f"{per_client} automatic replies for this API client in 1 h "
                                        f"(AUTO_REPLY_PER_CLIENT_HOUR {settings.AUTO_REPLY_PER_CLIENT_HOUR})")
