@@ -127,14 +127,21 @@ def test_a_hung_server_fails_the_approval_within_email_timeout(smtp, settings, o
     assert execute(run) == "escalated"
 
     started = time.monotonic()
-    email = services.run_reply_approve(run_id=run.pk, user=operator)
+    page = operator_client.post(f"/console/runs/{run.pk}/approve", follow=True).content.decode()
 
     assert time.monotonic() - started < settings.EMAIL_TIMEOUT + 3
-    email.refresh_from_db()
+    email = OutboundEmail.objects.get(run=run)
     assert email.status == "failed"
     assert "timed out" in email.error
-    page = operator_client.get(f"/console/runs/{run.pk}/").content.decode()
+    assert "The reply was not sent (failed): SMTPServerDisconnected" in page
     assert "already sent" not in page
+    assert "Reply sent" not in page
     assert 'id="send-again"' in page
     with pytest.raises(services.ActionRefused, match="Send again"):
         services.run_reply_approve(run_id=run.pk, user=operator)
+
+    # The server answers again: Send again delivers the same row, once.
+    page = operator_client.post(f"/console/runs/{run.pk}/send-again", follow=True).content.decode()
+    assert "Reply sent to the sender." in page
+    assert len(smtp.messages) == 1
+    assert OutboundEmail.objects.get(run=run).status == "sent"
