@@ -126,3 +126,27 @@ def test_a_replayed_run_never_replies_on_its_own(operator):
     assert not OutboundEmail.objects.filter(run=replay).exists()
     assert services.run_reply_approve(run_id=replay.pk, user=operator).status == "sent"
     assert len(mail.outbox) == 2
+
+
+def test_two_workers_cannot_both_take_the_last_slot(settings):
+    """The count and the insert happen under an advisory lock on the recipient: runs finishing at
+    the same moment in two threads (two connections) send one reply between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    settings.AUTO_REPLY_PER_RECIPIENT = 1
+    runs = [accept(**FAQ) for _ in range(4)]
+
+    def work(run: Run) -> str:
+        try:
+            return execute(run)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(work, runs))
+
+    assert outcomes == ["completed", "escalated", "escalated", "escalated"]
+    assert len(mail.outbox) == 1
+    assert OutboundEmail.objects.count() == 1
