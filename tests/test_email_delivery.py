@@ -145,3 +145,31 @@ def test_a_hung_server_fails_the_approval_within_email_timeout(smtp, settings, o
     assert "Reply sent to the sender." in page
     assert len(smtp.messages) == 1
     assert OutboundEmail.objects.get(run=run).status == "sent"
+
+
+@script("451")
+def test_the_retry_goes_through_django_q2s_scheduler_and_queue(smtp):
+    """What the worker does: its scheduler queues the due one-off schedule, its slot runs the task."""
+    from django_q.scheduler import scheduler
+
+    from inquiries import taskqueue
+    from inquiries.services._common import broker
+
+    run = accept(**FAQ)
+    execute(run)
+    email = OutboundEmail.objects.get(run=run)
+    scheduler(broker=broker())
+    assert Schedule.objects.filter(func="inquiries.services.email.email_retry").exists()  # not due yet
+    Schedule.objects.filter(func="inquiries.services.email.email_retry").update(next_run=timezone.now())
+
+    scheduler(broker=broker())
+
+    assert not Schedule.objects.filter(func="inquiries.services.email.email_retry").exists()  # one-off
+    retries = [(task_id, task) for task_id, task in taskqueue.take(limit=50, hold_seconds=30)
+               if task["func"] == "inquiries.services.email.email_retry"]
+    assert [task["args"] for _, task in retries] == [(email.pk,)]
+    for task_id, task in retries:
+        assert import_string(task["func"])(*task["args"]) == "sent"
+        taskqueue.ack(task_id)
+    assert len(smtp.messages) == 1
+    assert OutboundEmail.objects.get(run=run).status == "sent"
