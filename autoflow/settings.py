@@ -307,6 +307,12 @@ EMAIL_BACKEND = env.str(
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutoFlow <autoflow@localhost>")
+# SMTP timeout (s), retries with backoff, automatic-reply throttles: docs/reliability.md "Reply policy".
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
+EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=30.0)
+AUTO_REPLY_PER_RECIPIENT = env.int("AUTO_REPLY_PER_RECIPIENT", default=3)
+AUTO_REPLY_PER_CLIENT_HOUR = env.int("AUTO_REPLY_PER_CLIENT_HOUR", default=100)
 
 # --- Security: sessions, sign-in, CORS, proxies, deploy hardening -------------------------------
 from core.client_ip import proxy_networks  # noqa: E402

@@ -15,6 +15,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/assign", views.run_assign, name="run-assign"),
     path("runs/<uuid:run_id>/draft", views.run_draft, name="run-draft"),
     path("runs/<uuid:run_id>/approve", views.run_approve, name="run-approve"),
+    path("runs/<uuid:run_id>/send-again", views.run_send_again, name="run-send-again"),
     path("runs/<uuid:run_id>/resolve", views.run_resolve, name="run-resolve"),
     path("runs/<uuid:run_id>/replay", views.run_replay, name="run-replay"),
     path("runs/<uuid:run_id>/delete", views.run_delete, name="run-delete"),

@@ -177,7 +177,21 @@ def run_draft(request: HttpRequest, run_id) -> HttpResponse:
 @require_POST
 def run_approve(request: HttpRequest, run_id) -> HttpResponse:
     """Send the escalated run's draft to the sender, once."""
-    return _act(request, run_id, lambda: services.run_reply_approve(run_id=run_id, user=request.user),
+    return _act(request, run_id, lambda: _sent(services.run_reply_approve(run_id=run_id, user=request.user)),
+                "Reply sent to the sender.")
+
+
+def _sent(email) -> None:
+    """An attempt that did not deliver is said so (its row shows the error and Send again)."""
+    if email.status != "sent":
+        raise services.ActionRefused(f"The reply was not sent ({email.get_status_display().lower()}): {email.error}")
+
+
+@console_required
+@require_POST
+def run_send_again(request: HttpRequest, run_id) -> HttpResponse:
+    """Send the run's failed reply again: the same e-mail, one more attempt."""
+    return _act(request, run_id, lambda: _sent(services.email_send_again(run_id=run_id, user=request.user)),
                 "Reply sent to the sender.")
 
 

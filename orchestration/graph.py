@@ -350,18 +350,29 @@ def log_audit(state: AgentState, ctx: RunContext) -> StepResult:
         services.contact_record_inquiry(run_id=ctx.run_id, intent=intent)
         statements = []
     escalated = policy.should_escalate(state)
-    email = None
+    email, held, update, fields = None, [], {}, {}
     if not escalated and state.get("final_response"):
-        email, sent = services.reply_send_once(ctx.lease, body=state["final_response"])
-        statements += sent
-    if escalated:
+        if ctx.lease.run.replay_of_id:  # the original may have replied already: an operator decides
+            held = [policy.reason(policy.REPLAY_NEEDS_APPROVAL, "the reply of a replayed run waits for approval")]
+        else:
+            attempt = services.reply_send_once(ctx.lease, body=state["final_response"])
+            email, statements = attempt.email, statements + attempt.statements
+            held = [policy.reason(policy.REPLY_THROTTLED, attempt.held)] if attempt.held else []
+    if held:  # the draft waits for an operator, as any escalation's does
+        reasons = policy.reasons_of(state) + held
+        update = {"escalation_reasons": policy.stored(reasons), "escalated": True}
+        fields = {"escalate": True, "escalation_reason": policy.joined(reasons), "final_response": "",
+                  "escalation_reasons": update["escalation_reasons"],
+                  "handoff_summary": handoff_summary({**state, **update}, inquiry=ctx.inquiry, run_id=ctx.run_id)}
+        action = "Held the reply for an operator: " + policy.joined(held)
+    elif escalated:
         action = "Escalated: no reply is sent until an operator approves it"
     elif email is not None:
         action = f"Reply {email.status} to {email.to}"
     else:
         action = "No reply to send"
     return StepResult(
-        update={}, action=action, output="", statements=statements,
+        update=update, action=action, output="", statements=statements, run_fields=fields,
         details={"email_id": email.pk if email else None, "email_status": email.status if email else "",
                  "fallbacks": state.get("fallbacks") or []},
     )

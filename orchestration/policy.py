@@ -50,9 +50,17 @@ REPLY_UNVERIFIED = EscalationRule(
     "reply_unverified", "the reply names a link, address, phone number or amount the run's context does not",
     "Check each named item against the knowledge base; remove what is not ours, then approve.")
 
+REPLY_THROTTLED = EscalationRule(
+    "reply_throttled", "the automatic reply was held: a throttle on what goes out, or our own address",
+    "Check the recipient is a real customer (not a flood or a mail loop), then approve the draft "
+    "or resolve without replying.")
+REPLAY_NEEDS_APPROVAL = EscalationRule(
+    "replay_needs_approval", "a replayed run never replies on its own: the sender may have had a reply",
+    "Compare with the original run's reply; approve the draft only if the sender should get another.")
+
 RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
     LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE, SUSPECTED_INJECTION,
-    REPLY_UNVERIFIED)}
+    REPLY_UNVERIFIED, REPLY_THROTTLED, REPLAY_NEEDS_APPROVAL)}
 
 
 @dataclass(frozen=True)

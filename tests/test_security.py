@@ -78,6 +78,7 @@ MATRIX = {
     "console/runs/<uuid:run_id>/assign": [("POST", "/console/runs/{run}/assign", ACTION)],
     "console/runs/<uuid:run_id>/draft": [("POST", "/console/runs/{run}/draft", ACTION)],
     "console/runs/<uuid:run_id>/approve": [("POST", "/console/runs/{run}/approve", ACTION)],
+    "console/runs/<uuid:run_id>/send-again": [("POST", "/console/runs/{run}/send-again", ACTION)],
     "console/runs/<uuid:run_id>/resolve": [("POST", "/console/runs/{run}/resolve", ACTION)],
     "console/runs/<uuid:run_id>/replay": [("POST", "/console/runs/{run}/replay", ACTION)],
     "console/runs/<uuid:run_id>/delete": [("GET", "/console/runs/{run}/delete", OPERATOR_PAGE),
@@ -162,6 +163,7 @@ def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, ke
 # --- CSRF on every console form ---------------------------------------------------------------------
 
 CONSOLE_POSTS = ["/console/runs/{run}/assign", "/console/runs/{run}/draft", "/console/runs/{run}/approve",
+                 "/console/runs/{run}/send-again",
                  "/console/runs/{run}/resolve", "/console/runs/{run}/replay", "/console/runs/{run}/delete",
                  "/console/submit/", "/console/logout/"]
 

@@ -114,4 +114,5 @@ class EmailKind(models.TextChoices):
 class EmailStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
+    RETRYING = "retrying", "Failed for now; sent again soon"
     FAILED = "failed", "Failed"

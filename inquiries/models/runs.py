@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ._base import in_choices
@@ -235,10 +236,17 @@ class OutboundEmail(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Sent by the workflow without an operator: counted by the throttles (services/email.py).
+    automatic = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "outbound e-mail"
+        indexes = [
+            models.Index(Lower("to"), "created_at", condition=Q(automatic=True), name="outboundemail_auto_to_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["run", "kind"], name="outboundemail_once_per_run"),
             models.CheckConstraint(condition=in_choices("status", EmailStatus),

@@ -22,7 +22,15 @@ from ._pipeline import Statement, send
 from .audit import audit_record
 from .clients import api_client_create, api_client_set_active
 from .crm import contact_record_inquiry, contact_statements, lead_score_statements
-from .email import outbound_email_send_once, reply_send_once, reply_subject
+from .email import (
+    ReplyAttempt,
+    email_retry,
+    email_send_again,
+    outbound_email_send_once,
+    own_address,
+    reply_send_once,
+    reply_subject,
+)
 from .escalations import run_assign, run_draft_update, run_replay, run_reply_approve, run_resolve
 from .intake import SIGNED_KEYS, Acceptance, Caller, body_fingerprint, inquiry_accept
 from .leases import (
@@ -62,7 +70,8 @@ __all__ = [
     # crm
     "contact_record_inquiry", "contact_statements", "lead_score_statements",
     # email
-    "outbound_email_send_once", "reply_send_once", "reply_subject",
+    "ReplyAttempt", "email_retry", "email_send_again", "outbound_email_send_once", "own_address",
+    "reply_send_once", "reply_subject",
     # escalations
     "ActionRefused", "run_assign", "run_draft_update", "run_replay", "run_reply_approve", "run_resolve",
     # audit

@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from inquiries.errors import ActionRefused
 from inquiries.events import run_event_record
-from inquiries.models import EmailKind, InquirySource, OutboundEmail, Run, RunEventType, RunStatus
+from inquiries.models import (
+    EmailKind,
+    EmailStatus,
+    InquirySource,
+    OutboundEmail,
+    Run,
+    RunEventType,
+    RunStatus,
+)
 
 from ._common import after_commit, locked_run
 from .email import outbound_email_send_once
@@ -40,7 +48,10 @@ def _refuse_if_resolved(run: Run) -> None:
 
 
 def _refuse_if_reply_sent(run: Run, *, consequence: str = "") -> None:
-    if OutboundEmail.objects.filter(run=run, kind=EmailKind.REPLY).exists():
+    status = OutboundEmail.objects.filter(run=run, kind=EmailKind.REPLY).values_list("status", flat=True).first()
+    if status in (EmailStatus.FAILED, EmailStatus.RETRYING):
+        raise ActionRefused("Sending the reply failed; use \u201cSend again\u201d on the run's page.")
+    if status is not None:
         raise ActionRefused("The reply was already sent" + (f"; {consequence}." if consequence else "."))
 
 
