@@ -27,15 +27,20 @@ _HIGH = (
 _MEDIUM_INTENTS = {Intent.BUG_REPORT, Intent.BILLING_ISSUE, Intent.COMPLAINT}
 
 
-def _matches(patterns, text: str) -> list[str]:
-    return [p for p in patterns if re.search(rf"\b{p}\b", text)]
+# Compiled once, words not substrings; each is a fixed phrase with small alternations (linear time).
+_CRITICAL_RULES = {p: re.compile(rf"\b{p}\b") for p in _CRITICAL}
+_HIGH_RULES = {p: re.compile(rf"\b{p}\b") for p in _HIGH}
+
+
+def _matches(rules: dict[str, re.Pattern], text: str) -> list[str]:
+    return [p for p, rule in rules.items() if rule.search(text)]
 
 
 def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
     lowered = text.lower()
-    if found := _matches(_CRITICAL, lowered):
+    if found := _matches(_CRITICAL_RULES, lowered):
         return Severity.CRITICAL, found
-    if found := _matches(_HIGH, lowered):
+    if found := _matches(_HIGH_RULES, lowered):
         return Severity.HIGH, found
     if intent in _MEDIUM_INTENTS:
         return Severity.MEDIUM, []
@@ -61,14 +66,17 @@ def assess_support(subject: str, body: str, intent: str) -> SupportAssessment:
     return SupportAssessment(severity=severity, summary=f"{Intent(intent).label}, severity {severity}{why}: {first}")
 
 
-_NUMBER = r"(\d{1,3}(?:[,.]\d{3})+|\d+)"
-_SEATS = re.compile(rf"{_NUMBER}\s*(?:\+\s*)?(?:-\s*)?(?:seats?|users?|people|persons?|agents?|employees|licen[cs]es|"
+# Linear time on any text (tests/test_redos.py): a number starts only where no digit (or digit and
+# separator) precedes it, so a long run of digits is tried once, not from each of its positions;
+# and its length is bounded (12 digits, four thousands groups), far above the caps below.
+_NUMBER = r"(?<!\d)(?<!\d[,.])(\d{1,3}(?:[,.]\d{3}){1,4}|\d{1,12})"
+_SEATS = re.compile(rf"{_NUMBER}\s{{0,5}}(?:\+\s{{0,5}})?(?:-\s{{0,5}})?(?:seats?|users?|people|persons?|agents?|employees|licen[cs]es|"
                     rf"members|staff|reps?|-person|person)\b", re.I)
 _BUDGET = re.compile(rf"(?:[$€£]\s?{_NUMBER}\s?(k|m)?\b|{_NUMBER}\s?(k|m)?\s?(?:usd|eur|gbp|dollars|euros)\b)", re.I)
 _BUDGET_WORDS = re.compile(r"\bbudget (?:is |has been |was )?(?:approved|allocated|set aside|signed off)\b", re.I)
 _NOW = re.compile(r"\b(asap|immediately|right away|this week|today|tomorrow|this month|next week|urgent(?:ly)?|"
                   r"as soon as possible|before (?:the )?end of (?:the )?month)\b", re.I)
-_QUARTER = re.compile(r"\b(this quarter|next month|within (?:\d+|a few|two|three) (?:weeks|months)|before "
+_QUARTER = re.compile(r"\b(this quarter|next month|within (?:\d{1,3}|a few|two|three) (?:weeks|months)|before "
                       r"(?:january|february|march|april|may|june|july|august|september|october|november|december)|"
                       r"q[1-4])\b", re.I)
 _LATER = re.compile(r"\b(next year|next quarter|later this year|in the future|eventually|20\d\d)\b", re.I)
