@@ -27,12 +27,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
+from core import cpu_budget
 from core.timestamps import utc_iso
 from inquiries import selectors, services
 from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
 from inquiries.services import Lease
 
-from . import policy
+from . import cpu_guard, policy
 from .engines import builtin
 from .engines.engine import Engine, Outcome
 
@@ -118,7 +119,12 @@ def node(agent: str) -> Callable:
             if stored is not None:
                 return {**stored.get("state", {}), "messages": [AIMessage(content=f"{name}: (resumed)", name=name)]}
             started = timezone.now()
-            result = fn(state, ctx)
+            try:
+                with cpu_budget.limit(settings.NODE_CPU_BUDGET_SECONDS):
+                    result = fn(state, ctx)
+            except cpu_budget.CPUBudgetExceeded as exc:  # the safe path: a human, no reply (cpu_guard.py)
+                result = StepResult(update=cpu_guard.over_budget_update(name, state, exc),
+                                    action="Over its CPU budget: handed to an operator", output=str(exc))
             meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
             fallback = bool(result.outcome and result.outcome.fallback)
             notes = [(RunEventType.FALLBACK, f"{name}: Ollama failed ({result.outcome.failure}); the built-in "
@@ -176,7 +182,9 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
 
 
 def route_by_intent(state: AgentState) -> str:
-    """Route to the agent of the intent's family."""
+    """Route to the agent of the intent's family (to the handoff when the classification went over its CPU budget)."""
+    if cpu_guard.over_budget(state):
+        return "handoff_node"
     return {Family.FAQ: "faq_node", Family.SALES: "lead_node", Family.SUPPORT: "support_node"}[state["family"]]
 
 
@@ -362,7 +370,8 @@ def build_graph(checkpointer=None):
                log_audit):
         graph.add_node(fn.__name__, fn)
     graph.add_edge(START, "classify_intent")
-    graph.add_conditional_edges("classify_intent", route_by_intent, ["faq_node", "lead_node", "support_node"])
+    graph.add_conditional_edges("classify_intent", route_by_intent, ["faq_node", "lead_node", "support_node",
+                                                                      "handoff_node"])
     for agent in ("faq_node", "lead_node", "support_node"):
         graph.add_conditional_edges(agent, route_after_agent, ["handoff_node", "synthesize_response_node"])
     graph.add_edge("handoff_node", "log_audit")

@@ -5,6 +5,7 @@ writes replies from templates. It is also the fallback whenever Ollama fails mid
 
 import re
 
+from core import cpu_budget
 from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
 
 from .classifier import get_classifier
@@ -33,7 +34,12 @@ _HIGH_RULES = {p: re.compile(rf"\b{p}\b") for p in _HIGH}
 
 
 def _matches(rules: dict[str, re.Pattern], text: str) -> list[str]:
-    return [p for p, rule in rules.items() if rule.search(text)]
+    found = []
+    for p, rule in rules.items():
+        cpu_budget.check("severity rules")
+        if rule.search(text):
+            found.append(p)
+    return found
 
 
 def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
@@ -49,6 +55,7 @@ def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
 
 def classify(subject: str, body: str) -> Classification:
     prediction = get_classifier().predict(subject, body)
+    cpu_budget.check("classification")
     severity = Severity.LOW
     if INTENT_FAMILY[prediction.intent] == Family.SUPPORT:
         severity, _ = severity_of(f"{subject}\n{body}", prediction.intent)
@@ -89,6 +96,7 @@ def _to_int(number: str) -> int:
 
 def lead_signals(subject: str, body: str) -> LeadSignals:
     text = f"{subject}\n{body}"
+    cpu_budget.check("lead signals")
     seats = max((_to_int(m.group(1)) for m in _SEATS.finditer(text)), default=-1)
     budget = -1
     for match in _BUDGET.finditer(text):
@@ -96,6 +104,7 @@ def lead_signals(subject: str, body: str) -> LeadSignals:
         unit = (match.group(2) or match.group(4) or "").lower()
         value = _to_int(number) * {"k": 1_000, "m": 1_000_000}.get(unit, 1)
         budget = max(budget, value)
+    cpu_budget.check("lead signals")
     if budget < 0 and _BUDGET_WORDS.search(text):
         budget = 0  # a budget exists, amount unknown
     if _NOW.search(text):
