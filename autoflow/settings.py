@@ -254,6 +254,9 @@ OLLAMA_CONNECT_TIMEOUT = env.float("OLLAMA_CONNECT_TIMEOUT", default=3.0)
 OLLAMA_FIRST_BYTE_TIMEOUT = env.float("OLLAMA_FIRST_BYTE_TIMEOUT", default=120.0)
 OLLAMA_CALL_TIMEOUT = env.float("OLLAMA_CALL_TIMEOUT", default=150.0)
 LLM_RUN_BUDGET_SECONDS = env.float("LLM_RUN_BUDGET_SECONDS", default=240.0)
+# CPU seconds one workflow node may spend (the built-in engine checks between its steps); a node
+# over it hands the run to an operator instead of holding the worker (orchestration/cpu_guard.py).
+NODE_CPU_BUDGET_SECONDS = env.float("NODE_CPU_BUDGET_SECONDS", default=2.0)
 OLLAMA_MAX_RETRIES = env.int("OLLAMA_MAX_RETRIES", default=2)
 OLLAMA_RETRY_INITIAL_SECONDS = env.float("OLLAMA_RETRY_INITIAL_SECONDS", default=0.5)
 OLLAMA_BREAKER_FAILURES = env.int("OLLAMA_BREAKER_FAILURES", default=3)

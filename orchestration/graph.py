@@ -27,12 +27,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
+from core import cpu_budget
 from core.timestamps import utc_iso
 from inquiries import selectors, services
 from inquiries.models import INTENT_FAMILY, Family, Inquiry, RunEventType, Severity
 from inquiries.services import Lease
 
-from . import policy, reply_safety
+from . import cpu_guard, policy, reply_safety
 from .engines import builtin
 from .engines.engine import Engine, Outcome
 from .handoff import handoff_summary
@@ -119,7 +120,12 @@ def node(agent: str) -> Callable:
             if stored is not None:
                 return {**stored.get("state", {}), "messages": [AIMessage(content=f"{name}: (resumed)", name=name)]}
             started = timezone.now()
-            result = fn(state, ctx)
+            try:
+                with cpu_budget.limit(settings.NODE_CPU_BUDGET_SECONDS):
+                    result = fn(state, ctx)
+            except cpu_budget.CPUBudgetExceeded as exc:  # the safe path: a human, no reply (cpu_guard.py)
+                result = StepResult(update=cpu_guard.over_budget_update(name, state, exc),
+                                    action="Over its CPU budget: handed to an operator", output=str(exc))
             meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
             fallback = bool(result.outcome and result.outcome.fallback)
             notes = [(RunEventType.FALLBACK, f"{name}: Ollama failed ({result.outcome.failure}); the built-in "
@@ -178,7 +184,9 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
 
 
 def route_by_intent(state: AgentState) -> str:
-    """Route to the agent of the intent's family."""
+    """Route to the agent of the intent's family (to the handoff when the classification went over its CPU budget)."""
+    if cpu_guard.over_budget(state):
+        return "handoff_node"
     return {Family.FAQ: "faq_node", Family.SALES: "lead_node", Family.SUPPORT: "support_node"}[state["family"]]
 
 
@@ -276,13 +284,6 @@ def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
     return "\n".join(facts), args
 
 
-def _grounding(state: AgentState, ctx: RunContext) -> list[str]:
-    """What a reply may name: the knowledge-base articles the run used, the company settings, and
-    the run's own facts; never the inquiry's text (reply_safety.grounding_failures)."""
-    articles = selectors.knowledge_bodies(slugs=state.get("kb_articles") or [])
-    return [*articles, reply_safety.company_context(), ctx.inquiry.sender_email]
-
-
 @node(agent="responder")
 def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
     """Draft the reply that log_audit sends, and check that it names only what the run's context
@@ -290,7 +291,8 @@ def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     body = outcome.value.body.strip()
-    failures = reply_safety.grounding_failures(body, _grounding(state, ctx))
+    failures = reply_safety.grounding_failures(body, reply_safety.context_texts(
+        slugs=state.get("kb_articles") or [], sender_email=ctx.inquiry.sender_email))
     if failures:
         reasons = policy.reasons_of(state) + policy.grounding_reasons(failures)
         return StepResult(
@@ -384,7 +386,8 @@ def build_graph(checkpointer=None):
                log_audit):
         graph.add_node(fn.__name__, fn)
     graph.add_edge(START, "classify_intent")
-    graph.add_conditional_edges("classify_intent", route_by_intent, ["faq_node", "lead_node", "support_node"])
+    graph.add_conditional_edges("classify_intent", route_by_intent, ["faq_node", "lead_node", "support_node",
+                                                                      "handoff_node"])
     for agent in ("faq_node", "lead_node", "support_node"):
         graph.add_conditional_edges(agent, route_after_agent, ["handoff_node", "synthesize_response_node"])
     graph.add_edge("handoff_node", "log_audit")

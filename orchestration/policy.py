@@ -58,9 +58,13 @@ REPLAY_NEEDS_APPROVAL = EscalationRule(
     "replay_needs_approval", "a replayed run never replies on its own: the sender may have had a reply",
     "Compare with the original run's reply; approve the draft only if the sender should get another.")
 
+CPU_BUDGET = EscalationRule(
+    "cpu_budget", "a step of the workflow went over its CPU budget and stopped early",
+    "Read the inquiry and reply yourself; its automatic analysis did not finish.")
+
 RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
     LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE, SUSPECTED_INJECTION,
-    REPLY_UNVERIFIED, REPLY_THROTTLED, REPLAY_NEEDS_APPROVAL)}
+    REPLY_UNVERIFIED, REPLY_THROTTLED, REPLAY_NEEDS_APPROVAL, CPU_BUDGET)}
 
 
 @dataclass(frozen=True)

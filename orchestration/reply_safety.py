@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.text_safety import has_link
+from inquiries import selectors
 
 _GAP = r"[^.!?\n]{0,60}"  # a few words within one sentence
 INJECTION_PATTERNS: dict[str, re.Pattern] = {
@@ -113,6 +114,12 @@ def company_context() -> str:
     """What the company settings say about us, as grounding for replies."""
     return "\n".join(filter(None, (settings.COMPANY_NAME, settings.DEFAULT_FROM_EMAIL, settings.COMPANY_WEBSITE,
                                    settings.COMPANY_SUPPORT_EMAIL, settings.COMPANY_PHONE)))
+
+
+def context_texts(*, slugs: list[str], sender_email: str) -> list[str]:
+    """What a reply may name: the knowledge-base articles the run used, the company settings, and
+    the run's own facts; never the inquiry's text."""
+    return [*selectors.knowledge_bodies(slugs=slugs), company_context(), sender_email]
 
 
 def grounding_failures(reply: str, context: Iterable[str]) -> list[Token]:

@@ -5,6 +5,7 @@ writes replies from templates. It is also the fallback whenever Ollama fails mid
 
 import re
 
+from core import cpu_budget
 from core.text_safety import safe_first_name, safe_subject
 from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
 
@@ -28,15 +29,25 @@ _HIGH = (
 _MEDIUM_INTENTS = {Intent.BUG_REPORT, Intent.BILLING_ISSUE, Intent.COMPLAINT}
 
 
-def _matches(patterns, text: str) -> list[str]:
-    return [p for p in patterns if re.search(rf"\b{p}\b", text)]
+# Compiled once, words not substrings; each is a fixed phrase with small alternations (linear time).
+_CRITICAL_RULES = {p: re.compile(rf"\b{p}\b") for p in _CRITICAL}
+_HIGH_RULES = {p: re.compile(rf"\b{p}\b") for p in _HIGH}
+
+
+def _matches(rules: dict[str, re.Pattern], text: str) -> list[str]:
+    found = []
+    for p, rule in rules.items():
+        cpu_budget.check("severity rules")
+        if rule.search(text):
+            found.append(p)
+    return found
 
 
 def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
     lowered = text.lower()
-    if found := _matches(_CRITICAL, lowered):
+    if found := _matches(_CRITICAL_RULES, lowered):
         return Severity.CRITICAL, found
-    if found := _matches(_HIGH, lowered):
+    if found := _matches(_HIGH_RULES, lowered):
         return Severity.HIGH, found
     if intent in _MEDIUM_INTENTS:
         return Severity.MEDIUM, []
@@ -45,6 +56,7 @@ def severity_of(text: str, intent: str) -> tuple[str, list[str]]:
 
 def classify(subject: str, body: str) -> Classification:
     prediction = get_classifier().predict(subject, body)
+    cpu_budget.check("classification")
     severity = Severity.LOW
     if INTENT_FAMILY[prediction.intent] == Family.SUPPORT:
         severity, _ = severity_of(f"{subject}\n{body}", prediction.intent)
@@ -62,14 +74,17 @@ def assess_support(subject: str, body: str, intent: str) -> SupportAssessment:
     return SupportAssessment(severity=severity, summary=f"{Intent(intent).label}, severity {severity}{why}: {first}")
 
 
-_NUMBER = r"(\d{1,3}(?:[,.]\d{3})+|\d+)"
-_SEATS = re.compile(rf"{_NUMBER}\s*(?:\+\s*)?(?:-\s*)?(?:seats?|users?|people|persons?|agents?|employees|licen[cs]es|"
+# Linear time on any text (tests/test_redos.py): a number starts only where no digit (or digit and
+# separator) precedes it, so a long run of digits is tried once, not from each of its positions;
+# and its length is bounded (12 digits, four thousands groups), far above the caps below.
+_NUMBER = r"(?<!\d)(?<!\d[,.])(\d{1,3}(?:[,.]\d{3}){1,4}|\d{1,12})"
+_SEATS = re.compile(rf"{_NUMBER}\s{{0,5}}(?:\+\s{{0,5}})?(?:-\s{{0,5}})?(?:seats?|users?|people|persons?|agents?|employees|licen[cs]es|"
                     rf"members|staff|reps?|-person|person)\b", re.I)
 _BUDGET = re.compile(rf"(?:[$€£]\s?{_NUMBER}\s?(k|m)?\b|{_NUMBER}\s?(k|m)?\s?(?:usd|eur|gbp|dollars|euros)\b)", re.I)
 _BUDGET_WORDS = re.compile(r"\bbudget (?:is |has been |was )?(?:approved|allocated|set aside|signed off)\b", re.I)
 _NOW = re.compile(r"\b(asap|immediately|right away|this week|today|tomorrow|this month|next week|urgent(?:ly)?|"
                   r"as soon as possible|before (?:the )?end of (?:the )?month)\b", re.I)
-_QUARTER = re.compile(r"\b(this quarter|next month|within (?:\d+|a few|two|three) (?:weeks|months)|before "
+_QUARTER = re.compile(r"\b(this quarter|next month|within (?:\d{1,3}|a few|two|three) (?:weeks|months)|before "
                       r"(?:january|february|march|april|may|june|july|august|september|october|november|december)|"
                       r"q[1-4])\b", re.I)
 _LATER = re.compile(r"\b(next year|next quarter|later this year|in the future|eventually|20\d\d)\b", re.I)
@@ -82,6 +97,7 @@ def _to_int(number: str) -> int:
 
 def lead_signals(subject: str, body: str) -> LeadSignals:
     text = f"{subject}\n{body}"
+    cpu_budget.check("lead signals")
     seats = max((_to_int(m.group(1)) for m in _SEATS.finditer(text)), default=-1)
     budget = -1
     for match in _BUDGET.finditer(text):
@@ -89,6 +105,7 @@ def lead_signals(subject: str, body: str) -> LeadSignals:
         unit = (match.group(2) or match.group(4) or "").lower()
         value = _to_int(number) * {"k": 1_000, "m": 1_000_000}.get(unit, 1)
         budget = max(budget, value)
+    cpu_budget.check("lead signals")
     if budget < 0 and _BUDGET_WORDS.search(text):
         budget = 0  # a budget exists, amount unknown
     if _NOW.search(text):

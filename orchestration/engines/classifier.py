@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from core import cpu_budget
 from inquiries.models import INTENT_FAMILY
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -104,5 +105,5 @@ def _trained() -> IntentClassifier:
 
 
 def get_classifier() -> IntentClassifier:
-    with _lock:  # two threads must not both train
+    with _lock, cpu_budget.excluded():  # two threads must not both train; training is not the node's work
         return _trained()

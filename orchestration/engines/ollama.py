@@ -279,16 +279,17 @@ def _short(exc: Exception) -> str:
     return re.sub(r"\s+", " ", str(exc))[:300]
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+# Greedy and unambiguous (linear time): the fence's inside is stripped afterwards, not by the pattern.
+_FENCE = re.compile(r"```(?:json)?(.*)```", re.S)
 
 
 def parse_output(content: str, model_cls: type[M]) -> M:
     text = content.strip()
     if not text:
         raise ValueError("empty answer")
-    fenced = _FENCE.match(text)
+    fenced = _FENCE.fullmatch(text)
     if fenced:
-        text = fenced.group(1)
+        text = fenced.group(1).strip()
     return model_cls.model_validate_json(text)
 
 
