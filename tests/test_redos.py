@@ -164,7 +164,9 @@ def test_every_pattern_runs_in_linear_time_on_adversarial_text(key):
     assert slow_calls(PATTERNS[key]) == [], f"{key}: {PATTERNS[key].pattern!r}"
 
 
-# Quadratic shapes (an exponential one such as (a|a)*b would also be caught, after a long wait).
-@pytest.mark.parametrize("source", [r"\d+x", r"[\w.%+-]+@[\w-]+", r"(\d{1,3}(?:,\d{3})+|\d+)\s*users"])
+# Quadratic shapes: the two that were found in this code (an exponential one such as (a|a)*b would
+# also be caught, after a long wait). The simplest quadratic shape, `\d+x`, costs 20-60 ms on
+# 5,000 digits on the 2-core box: around the budget, so it is not a reliable self-check.
+@pytest.mark.parametrize("source", [r"[\w.%+-]+@[\w-]+", r"(\d{1,3}(?:,\d{3})+|\d+)\s*users"])
 def test_a_slow_pattern_would_be_caught(source):
     assert slow_calls(re.compile(source), first_only=True)
