@@ -201,6 +201,8 @@ def test_a_killed_worker_cluster_is_restarted_while_the_webhook_answers(run_dir,
     try:
         web = [_recorded(run_dir)[name] for name in ("nginx", "gunicorn", "daphne")]
         worker = int(run.wait_for_output(r"worker cluster started \(pid (\d+)\)")[1])
+        for _ in range(6):  # every web worker has served once (a cold one spends its first second importing)
+            assert _webhook(base).status_code == 200
         mark = len(run.output)
 
         os.killpg(worker, signal.SIGKILL)  # every process of the cluster: a crash

@@ -23,7 +23,9 @@ TERMINAL = ("completed", "escalated", "error")
 def submit(url: str, key: str, n: int) -> str:
     response = httpx.post(f"{url}/api/v1/webhook", timeout=30, headers={"X-API-Key": key,
                                                                          "Idempotency-Key": f"runner-{uuid.uuid4()}"},
-                          json={"sender_name": f"Runner {n}", "sender_email": f"runner{n}@example.com",
+                          # A customer of its own each time: the tests here are about runs, not the
+                          # per-recipient reply throttle (AUTO_REPLY_PER_RECIPIENT).
+                          json={"sender_name": f"Runner {n}", "sender_email": f"runner{n}-{uuid.uuid4().hex[:8]}@example.com",
                                 "subject": "Free trial", "body": "How long is the free trial, and what then?"})
     assert response.status_code == 200, response.text
     return response.json()["run_id"]
