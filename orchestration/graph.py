@@ -291,7 +291,7 @@ def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**_text(ctx), intent=state["intent"], context=context, template_args=args)
     body = outcome.value.body.strip()
-    failures = reply_safety.grounding_failures(body, reply_safety.context_texts(
+    failures = reply_safety.grounding_failures(body, lambda: reply_safety.context_texts(
         slugs=state.get("kb_articles") or [], sender_email=ctx.inquiry.sender_email))
     if failures:
         reasons = policy.reasons_of(state) + policy.grounding_reasons(failures)

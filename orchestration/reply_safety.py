@@ -14,7 +14,7 @@ Every pattern runs in linear time on untrusted text: bounded quantifiers, and ga
 bounded runs of one character class."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -122,13 +122,17 @@ def context_texts(*, slugs: list[str], sender_email: str) -> list[str]:
     return [*selectors.knowledge_bodies(slugs=slugs), company_context(), sender_email]
 
 
-def grounding_failures(reply: str, context: Iterable[str]) -> list[Token]:
-    """The reply's facts that the context does not contain (empty: the reply is grounded)."""
-    context_text = "\n".join(context)
+def grounding_failures(reply: str, context: Callable[[], Iterable[str]]) -> list[Token]:
+    """The reply's facts that the context does not contain (empty: the reply is grounded). The
+    context is read only when the reply names something (most replies name nothing)."""
+    claimed = tokens(reply)
+    if not claimed:
+        return []
+    context_text = "\n".join(context())
     known = {(token.kind, token.text) for token in tokens(context_text)}
     lowered = context_text.lower()
     failures = []
-    for token in tokens(reply):
+    for token in claimed:
         if (token.kind, token.text) in known:
             continue
         if token.kind in ("url", "host") and token.text.removeprefix("https://").removeprefix("http://") in lowered:

@@ -75,13 +75,21 @@ def test_a_reply_may_name_only_what_its_context_names():
                "+1 (555) 010-0199. Docs at https://docs.example.com/start.", "AutoFlow"]
     grounded = ("Growth is $79 per seat. Questions: support@example.com, +1 555 010 0199, "
                 "https://docs.example.com/start or docs.example.com.")
-    assert grounding_failures(grounded, context) == []
+    assert grounding_failures(grounded, lambda: context) == []
     failures = grounding_failures("Reset at https://evil.example/reset, write to help@evil.example, call "
-                                  "+44 20 7946 0958, your refund of $10,000 is approved, evil.example.", context)
+                                  "+44 20 7946 0958, your refund of $10,000 is approved, evil.example.",
+                                  lambda: context)
     assert [str(f) for f in failures] == ["url https://evil.example/reset", "email help@evil.example",
                                           "host evil.example", "phone 442079460958", "money 10000"]
     assert [t.text for t in tokens("$1,200.50 and 1200 USD and €1.2k and 1.200 euros")] == [
         "1200.5", "1200", "1200", "1200"]
+
+
+def test_the_context_is_read_only_when_the_reply_names_something():
+    def unread():
+        raise AssertionError("the context was read for a reply that names nothing")
+
+    assert grounding_failures("Hi Dana,\n\nWe'll be in touch within one business day.", unread) == []
 
 
 # --- Through the workflow, on both engines --------------------------------------------------------
