@@ -14,14 +14,15 @@ FIRST_NAME_MAX = 30
 
 # A token that starts with a dotted host name ending in a top-level domain ("evil.example",
 # "evil.example/verify"); schemes, "www." and "@" are found without a pattern (`_linkish`).
-_HOST = re.compile(r"(?i)(?:[a-z0-9-]{1,63}\.){1,10}[a-z]{2,24}(?![a-z0-9-])")
+# Also what orchestration/reply_safety.py finds host names in a reply with.
+HOST = re.compile(r"(?i)(?<![\w@.-])(?:[a-z0-9-]{1,63}\.){1,10}[a-z]{2,24}(?![\w@-])")
 _NAME_CHARS = re.compile(r"[^\W\d_]|['\u2019.-]")
 
 
 def _linkish(token: str) -> bool:
     """Whether a token is, or carries, a link or an address."""
     lowered = token.lower()
-    return "@" in token or "://" in token or lowered.startswith("www.") or bool(_HOST.match(token))
+    return "@" in token or "://" in token or lowered.startswith("www.") or bool(HOST.match(token))
 
 
 def _visible(text: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from core.text_safety import has_link
+from core.text_safety import HOST, has_link
 from inquiries import selectors
 
 _GAP = r"[^.!?\n]{0,60}"  # a few words within one sentence
@@ -58,7 +58,6 @@ def injection_signals(subject: str, body: str) -> list[str]:
 # --- Grounding ----------------------------------------------------------------------------------
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'()\[\]]{1,2048}")
-_HOST = re.compile(r"(?i)(?<![\w@.-])(?:[a-z0-9-]{1,63}\.){1,10}[a-z]{2,24}(?![\w@-])")
 _EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]{1,64}@(?:[a-z0-9-]{1,63}\.){1,10}[a-z]{2,24}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])\+?\d(?:[ ().-]{0,2}\d){6,15}(?!\w)")
 _MONEY = re.compile(
@@ -100,7 +99,7 @@ def tokens(text: str) -> list[Token]:
     for match in _EMAIL.finditer(text):
         found.append(Token("email", match.group(0).lower()))
     without_urls_and_emails = _EMAIL.sub(" ", _URL.sub(" ", text))
-    for match in _HOST.finditer(without_urls_and_emails):
+    for match in HOST.finditer(without_urls_and_emails):
         found.append(Token("host", match.group(0).lower()))
     for match in _PHONE.finditer(text):
         if sum(ch.isdigit() for ch in match.group(0)) >= 7:

@@ -74,3 +74,23 @@ def test_the_purge_takes_real_runs_with_their_checkpoints_and_keys():
         assert redis_mentions(needle) == [], needle
     assert list(Run.objects.values_list("pk", flat=True)) == [bruno.pk]
     assert checkpoint_rows(bruno) > 0
+
+
+def test_deleting_a_run_takes_its_lead_score_checkpoints_and_last_contact_with_it():
+    """The API's, the console's and the admin's delete (services.run_delete) leave nothing of the
+    run behind: before, its checkpoints, its lead score and the contact stayed."""
+    sales = accept(subject="Buying for our team", body="We want AutoFlow for 120 agents, budget $50,000.", **WILMA)
+    other = accept(subject="Free trial", body="How long is the free trial?", **OTHER)
+    for run in (sales, other):
+        execute(run)
+    assert checkpoint_rows(sales) > 0
+    contact = Contact.objects.get(email=WILMA["sender_email"])
+    assert contact.lead_scores.filter(run_id=sales.pk).exists()
+
+    assert services.run_delete(run_id=sales.pk, actor_label="tests") is True
+
+    assert checkpoint_rows(sales) == 0
+    assert not Contact.objects.filter(pk=contact.pk).exists()  # its only inquiry is gone: so is it
+    assert checkpoint_rows(other) > 0  # nobody else's
+    assert Contact.objects.filter(email=OTHER["sender_email"]).exists()
+

@@ -18,12 +18,22 @@ from django.utils import timezone
 
 from core.timestamps import utc_iso
 from inquiries import hotstate, payloads, realtime, taskqueue
-from inquiries.models import AuditAction, Inquiry, Run, RunEventType, RunStatus, RunStep
+from inquiries.models import (
+    AuditAction,
+    Contact,
+    Inquiry,
+    LeadScoreEntry,
+    Run,
+    RunEventType,
+    RunStatus,
+    RunStep,
+)
 
 from ._common import RUN_STEP_FIELDS, best_effort
 from ._pipeline import Statement, event, insert, update_run
 from .audit import audit_record
 from .leases import Lease, send_held
+from .privacy import checkpoints_forget
 
 STEP_EVENT = "step"
 
@@ -101,17 +111,23 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
 
 
 def run_delete(*, run_id, actor=None, actor_label: str = "", ip: str = "") -> bool:
-    """Delete a run with its steps, events and Redis keys; its inquiry goes too when no other run
-    uses it. The deletion is audited (who, from where, what the run was, never its personal data)
-    in the same transaction. `actor`: the signed-in user; `actor_label` for other callers."""
+    """Delete a run with its steps, events, lead score, checkpoints and Redis keys; its inquiry goes
+    too when no other run uses it, and then its contact when it has no inquiry left. The deletion
+    is audited (who, from where, what the run was, never its personal data) in the same
+    transaction. `actor`: the signed-in user; `actor_label` for other callers."""
     with transaction.atomic():
         run = Run.objects.select_related("inquiry").select_for_update(of=("self",)).filter(pk=run_id).first()
         if run is None:
             return False
         claims = list(run.idempotency_records.values_list("caller", "key"))
         inquiry = run.inquiry
+        # What the run left elsewhere goes with it: its lead score and its LangGraph checkpoints.
+        LeadScoreEntry.objects.filter(run_id=run_id).delete()
+        checkpoints_forget([run_id])
         run.delete()
         orphaned = Inquiry.objects.filter(pk=inquiry.pk, runs__isnull=True).delete()[0] > 0
+        if orphaned and inquiry.contact_id:  # and the contact, when this was its last inquiry
+            Contact.objects.filter(pk=inquiry.contact_id, inquiries__isnull=True).delete()
         audit_record(action=AuditAction.RUN_DELETED, target=str(run_id), actor=actor, actor_label=actor_label, ip=ip,
                      detail={"status": run.status, "intent": run.intent, "created_at": utc_iso(run.created_at),
                              "inquiry_id": inquiry.pk, "inquiry_deleted": orphaned, "source": inquiry.source,

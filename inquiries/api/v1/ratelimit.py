@@ -35,3 +35,10 @@ def enforce(request, *, counter: str, per: str, rate: str | None = None) -> None
         request.ratelimit_headers = headers(limit=usage["limit"], remaining=remaining, reset=reset)
     if usage["should_limit"]:
         raise RateLimited(limit=usage["limit"], remaining=remaining, reset=reset)
+
+
+def copy_headers(request, response) -> None:
+    """Put the tightest limit this request was counted on (`enforce`) on its answer."""
+    for name, value in getattr(request, "ratelimit_headers", {}).items():
+        response[name] = value
+

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from inquiries import payloads, selectors, services
-from inquiries.api.v1 import pagination
+from inquiries.api.v1 import pagination, ratelimit
 from inquiries.api.v1.auth import ADMIN, AdminKey, DeleteKey, ReadKey, StaffSession
 from inquiries.api.v1.schemas import DeleteOut, ErrorOut, RunListItem, RunStatusOut, StepOut
 from inquiries.models import Intent, RunStatus
@@ -44,22 +44,17 @@ def _found(value, run_id: UUID):
     return value
 
 
-def _rate_headers(request: HttpRequest, response: HttpResponse) -> None:
-    for name, value in getattr(request, "ratelimit_headers", {}).items():
-        response[name] = value
-
-
 @router.get("/status/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="Run status (Redis first)")
 def get_status(request: HttpRequest, response: HttpResponse, run_id: UUID):
     _visible(request, run_id)
-    _rate_headers(request, response)
+    ratelimit.copy_headers(request, response)
     return _found(selectors.run_status(run_id=run_id), run_id)
 
 
 @router.get("/status/{run_id}/steps", response={200: list[StepOut], **ERRORS}, summary="Run steps, oldest first")
 def get_steps(request: HttpRequest, response: HttpResponse, run_id: UUID):
     _visible(request, run_id)
-    _rate_headers(request, response)
+    ratelimit.copy_headers(request, response)
     return _found(selectors.run_steps(run_id=run_id), run_id)
 
 
@@ -93,14 +88,14 @@ def list_runs(
         query = {k: v for k, v in {"limit": limit, "status": status or "", "intent": intent or "", "q": q or "",
                                    "cursor": next_cursor}.items() if v}
         response["Link"] = f'</api/v1/runs?{urlencode(query)}>; rel="next"'
-    _rate_headers(request, response)
+    ratelimit.copy_headers(request, response)
     return [payloads.run_list_item(run) for run in page]
 
 
 @router.get("/runs/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="Full run status from PostgreSQL")
 def get_run(request: HttpRequest, response: HttpResponse, run_id: UUID):
     _visible(request, run_id)
-    _rate_headers(request, response)
+    ratelimit.copy_headers(request, response)
     return _found(selectors.run_status_from_db(run_id=run_id), run_id)
 
 

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router
 
 from inquiries import services
-from inquiries.api.v1 import stream_token
+from inquiries.api.v1 import ratelimit, stream_token
 from inquiries.api.v1.gate import IntakeGate
 from inquiries.api.v1.schemas import ErrorOut, InquiryRequest, WebhookResponse, without_nul
 from inquiries.errors import InvalidRequest
@@ -62,8 +62,7 @@ def create_inquiry(
         idempotency_key=key, fingerprint=services.body_fingerprint(request.body),
         key_owner=services.SIGNED_KEYS if signed else None,
     )
-    for name, value in getattr(request, "ratelimit_headers", {}).items():
-        response[name] = value
+    ratelimit.copy_headers(request, response)
     if accepted.replay:
         response["Idempotent-Replayed"] = "true"
     token = stream_token.issue(run_id=accepted.run_id, caller=request.auth)
