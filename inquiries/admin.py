@@ -8,6 +8,7 @@ clients and contact details are editable.
 """
 
 import csv
+import json
 import uuid
 from datetime import datetime
 
@@ -112,7 +113,8 @@ class OutboundEmailInline(ReadOnlyInline):
 CSV_COLUMNS = [
     "run_id", "status", "intent", "intent_confidence", "current_agent", "lead_score", "lead_tier",
     "escalate", "escalation_reason", "final_response", "error", "sender_name", "sender_email",
-    "subject", "model_version", "workflow_version", "llm_backend", "llm_model", "attempts",
+    "subject", "model_version", "workflow_version", "llm_backend", "confidence_band", "language",
+    "language_confidence", "sentiment", "entities", "citations", "llm_model", "attempts",
     "created_at", "updated_at", "finished_at",
 ]
 _INQUIRY_COLUMNS = {"sender_name", "sender_email", "subject"}
@@ -121,7 +123,9 @@ _INQUIRY_COLUMNS = {"sender_name", "sender_email", "subject"}
 def _csv_safe(value) -> str:
     """Neutralise spreadsheet formulas: inquiry text is untrusted (CSV injection)."""
     text = "" if value is None else str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, datetime):
         text = utc_iso(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -148,8 +152,10 @@ def export_runs_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponse:
 
 @admin.register(Run)
 class RunAdmin(DeleteThroughServiceMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["short_id", "created_at", "status", "intent", "subject", "sender_email", "escalate", "llm_backend"]
-    list_filter = ["status", "intent", "escalate", "llm_backend", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["short_id", "created_at", "status", "intent", "confidence_band", "language", "sentiment", "subject",
+                    "sender_email", "escalate", "llm_backend"]
+    list_filter = ["status", "intent", "confidence_band", "language", "sentiment", "escalate", "llm_backend",
+                   ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["inquiry"]
     search_fields = ["inquiry__sender_email", "inquiry__subject"]
     search_help_text = "A run id, or part of a sender's e-mail address or subject."
@@ -161,7 +167,8 @@ class RunAdmin(DeleteThroughServiceMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Run", {"fields": ["id", "status", "current_agent", "created_at", "updated_at", "started_at",
                             "finished_at", "attempts", "replay_of"]}),
         ("Inquiry", {"fields": ["sender_name", "sender_email", "subject", "body", "metadata", "source"]}),
-        ("Outcome", {"fields": ["intent", "intent_confidence", "severity", "lead_score", "lead_tier",
+        ("Understanding", {"fields": ["language", "language_confidence", "sentiment", "entities", "citations"]}),
+        ("Outcome", {"fields": ["intent", "intent_confidence", "confidence_band", "severity", "lead_score", "lead_tier",
                                 "escalate", "escalation_reason", "handoff_summary", "draft_response",
                                 "final_response", "error_code", "error"]}),
         ("Produced by", {"fields": ["llm_backend", "llm_model", "llm_model_digest", "llm_server_version",

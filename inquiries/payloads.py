@@ -19,11 +19,11 @@ RUN_STATUS_FIELDS = (
     "run_id", "status", "intent", "intent_confidence", "current_agent", "agent_steps", "final_response",
     "lead_score", "lead_tier", "escalate", "escalation_reason", "escalation_reasons", "created_at",
     "updated_at", "error", "sender_name", "sender_email", "subject", "model_version", "workflow_version",
-    "llm_backend",
+    "llm_backend", "confidence_band", "language", "language_confidence", "sentiment", "entities", "citations",
 )
 RUN_LIST_FIELDS = (
     "run_id", "status", "intent", "sender_name", "sender_email", "subject", "created_at", "updated_at",
-    "escalate", "lead_tier",
+    "escalate", "lead_tier", "confidence_band", "language",
 )
 # What a `step` event says of its run besides the step (the terminal event carries all of it).
 STEP_EVENT_RUN_FIELDS = ("run_id", "status", "current_agent", "intent", "intent_confidence", "updated_at")
@@ -53,7 +53,9 @@ def run_status_payload(run: Run, steps: list[RunStep] | None = None) -> dict[str
         "created_at": utc_iso(run.created_at), "updated_at": utc_iso(run.updated_at), "error": run.error,
         "sender_name": inquiry.sender_name, "sender_email": inquiry.sender_email, "subject": inquiry.subject,
         "model_version": run.model_version, "workflow_version": run.workflow_version,
-        "llm_backend": run.llm_backend,
+        "llm_backend": run.llm_backend, "confidence_band": run.confidence_band, "language": run.language,
+        "language_confidence": run.language_confidence, "sentiment": run.sentiment or "unknown",
+        "entities": run.entities or {}, "citations": run.citations or [],
     }
 
 
@@ -67,5 +69,6 @@ def run_list_item(run: Run) -> dict[str, Any]:
         "run_id": str(run.id), "status": run.status, "intent": run.intent,
         "sender_name": run.inquiry.sender_name, "sender_email": run.inquiry.sender_email,
         "subject": run.inquiry.subject, "created_at": utc_iso(run.created_at), "updated_at": utc_iso(run.updated_at),
-        "escalate": run.escalate, "lead_tier": run.lead_tier,
+        "escalate": run.escalate, "lead_tier": run.lead_tier, "confidence_band": run.confidence_band,
+        "language": run.language,
     }

@@ -17,6 +17,7 @@ RUN_STATUS_FIELDS = {
     "run_id", "status", "intent", "intent_confidence", "current_agent", "agent_steps", "final_response",
     "lead_score", "lead_tier", "escalate", "escalation_reason", "escalation_reasons", "created_at", "updated_at",
     "error", "sender_name", "sender_email", "subject", "model_version", "workflow_version", "llm_backend",
+    "confidence_band", "language", "language_confidence", "sentiment", "entities", "citations",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 UNKNOWN = uuid.UUID("00000000-0000-4000-8000-00000000a404")  # a run id no test creates

@@ -18,6 +18,7 @@ from .choices import (
     INTENT_FAMILY,
     ApiScope,
     AuditAction,
+    ConfidenceBand,
     EmailKind,
     EmailStatus,
     Family,
@@ -27,6 +28,7 @@ from .choices import (
     LLMBackend,
     RunEventType,
     RunStatus,
+    Sentiment,
     Severity,
 )
 from .contacts import Contact, LeadScoreEntry
@@ -36,7 +38,7 @@ from .runs import OutboundEmail, Run, RunEvent, RunStep
 
 __all__ = [
     "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "ApiScope", "RunStatus",
-    "RunEventType", "AuditAction", "EmailKind", "EmailStatus", "AuditEntry",
+    "RunEventType", "AuditAction", "Sentiment", "ConfidenceBand", "EmailKind", "EmailStatus", "AuditEntry",
     "Contact", "LeadScoreEntry", "ApiClient", "IdempotencyRecord", "Inquiry", "KnowledgeArticle",
     "OutboundEmail", "Run", "RunEvent", "RunStep",
 ]

@@ -50,6 +50,25 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+class Sentiment(models.TextChoices):
+    """How the sender feels, on a five-point scale; `unknown` where no model applies."""
+
+    VERY_NEGATIVE = "very_negative", "Very negative"
+    NEGATIVE = "negative", "Negative"
+    NEUTRAL = "neutral", "Neutral"
+    POSITIVE = "positive", "Positive"
+    VERY_POSITIVE = "very_positive", "Very positive"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ConfidenceBand(models.TextChoices):
+    """The classification's confidence as a band (settings CONFIDENCE_BAND_HIGH / _MEDIUM)."""
+
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
 class LLMBackend(models.TextChoices):
     OLLAMA = "ollama", "Ollama"
     BUILTIN = "builtin", "Built-in engine"

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ._base import in_choices
 from .choices import (
+    ConfidenceBand,
     EmailKind,
     EmailStatus,
     Intent,
@@ -17,6 +18,7 @@ from .choices import (
     LLMBackend,
     RunEventType,
     RunStatus,
+    Sentiment,
     Severity,
 )
 from .intake import Inquiry
@@ -41,7 +43,16 @@ class Run(models.Model):
     # Outcome of the workflow.
     intent = models.CharField(max_length=32, choices=Intent.choices, blank=True)
     intent_confidence = models.FloatField(null=True, blank=True)
+    confidence_band = models.CharField(max_length=8, choices=ConfidenceBand.choices, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    # What the triage read in the inquiry (orchestration/analysis/): ISO 639-1 code or "".
+    language = models.CharField(max_length=8, blank=True)
+    language_confidence = models.FloatField(null=True, blank=True)
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices, blank=True)
+    # {order_numbers, amounts, seats, products, urls, emails} (orchestration/analysis/entities.py).
+    entities = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()), blank=True)
+    # The knowledge-base passages the reply used: [{slug, title, passage}].
+    citations = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
     lead_score = models.PositiveSmallIntegerField(null=True, blank=True)
     lead_tier = models.CharField(max_length=8, choices=LeadTier.choices, blank=True)
     escalate = models.BooleanField(default=False)
@@ -93,6 +104,8 @@ class Run(models.Model):
             models.Index(fields=["-created_at"], name="run_created_idx"),
             models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
             models.Index(fields=["intent", "-created_at"], name="run_intent_created_idx"),
+            models.Index(fields=["confidence_band", "-created_at"], name="run_band_created_idx"),
+            models.Index(fields=["language", "-created_at"], name="run_language_created_idx"),
             models.Index(fields=["-created_at"], condition=Q(escalate=True), name="run_escalated_idx"),
             models.Index(fields=["joined_escalation"], condition=Q(joined_escalation__isnull=False),
                          name="run_joined_escalation_idx"),
@@ -111,6 +124,10 @@ class Run(models.Model):
                                    name="run_severity_valid"),
             models.CheckConstraint(condition=in_choices("llm_backend", LLMBackend, blank=True),
                                    name="run_llm_backend_valid"),
+            models.CheckConstraint(condition=in_choices("sentiment", Sentiment, blank=True),
+                                   name="run_sentiment_valid"),
+            models.CheckConstraint(condition=in_choices("confidence_band", ConfidenceBand, blank=True),
+                                   name="run_confidence_band_valid"),
             models.CheckConstraint(
                 condition=Q(intent_confidence__isnull=True)
                 | Q(intent_confidence__gte=0, intent_confidence__lte=1),

@@ -7,7 +7,7 @@ import email_validator
 from ninja import Schema
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
-from inquiries.models import Intent, LeadTier, LLMBackend, RunStatus
+from inquiries.models import ConfidenceBand, Intent, LeadTier, LLMBackend, RunStatus, Sentiment
 
 # A CRM may hold addresses on special-use domains (.local, .test, …): the sender is a fact we
 # record, not a mailbox we verify. email-validator documents this list as the place to say so.
@@ -97,6 +97,34 @@ class EscalationReasonOut(Schema):
     detail: str = Field(examples=["severity critical"])
 
 
+class OrderNumberOut(Schema):
+    kind: str = Field(description="order | invoice | ticket")
+    value: str
+
+
+class AmountOut(Schema):
+    value: float
+    currency: str = Field(description="ISO 4217, or empty when the text names none.")
+    text: str
+
+
+class EntitiesOut(Schema):
+    """What the triage extracted from the inquiry (docs/api.md, "Triage")."""
+
+    order_numbers: list[OrderNumberOut] = []
+    amounts: list[AmountOut] = []
+    seats: list[int] = []
+    products: list[str] = []
+    urls: list[str] = []
+    emails: list[str] = []
+
+
+class CitationOut(Schema):
+    slug: str
+    title: str
+    passage: str
+
+
 class RunStatusOut(Schema):
     run_id: UUID
     status: RunStatus
@@ -121,6 +149,14 @@ class RunStatusOut(Schema):
     model_version: str
     workflow_version: str
     llm_backend: LLMBackend | str
+    # Defaults: snapshots cached before these fields existed lack them.
+    confidence_band: ConfidenceBand | str = Field(
+        default="", description="high | medium | low (settings CONFIDENCE_BAND_*), empty before classification.")
+    language: str = Field(default="", description="The inquiry's language, ISO 639-1, or empty when not detected.")
+    language_confidence: float | None = None
+    sentiment: Sentiment = Field(default=Sentiment.UNKNOWN, description="Five-point scale, or unknown.")
+    entities: EntitiesOut = Field(default_factory=lambda: EntitiesOut())
+    citations: list[CitationOut] = Field(default=[], description="The knowledge-base passages the reply used.")
 
 
 class RunListItem(Schema):
@@ -134,6 +170,8 @@ class RunListItem(Schema):
     updated_at: str
     escalate: bool
     lead_tier: LeadTier | str
+    confidence_band: ConfidenceBand | str = ""
+    language: str = ""
 
 
 class DeleteOut(Schema):
