@@ -24,10 +24,17 @@ def handoff_summary(state: Mapping[str, Any], *, inquiry: Inquiry, run_id) -> st
     if state.get("fallbacks"):
         tried.append("fell back to the built-in engine: " + "; ".join(state["fallbacks"]))
     reasons = policy.reasons_of(state)
+    read = (f"Read: language {state.get('language') or 'unknown'}, sentiment {state.get('sentiment') or 'unknown'}, "
+            f"confidence {state.get('confidence_band') or 'unknown'}")
+    answered = [f"{a['question'][:120]} \u2192 {a['slug']}" for a in state.get("answers") or []]
+    open_questions = [q[:160] for q in state.get("unanswered") or []]
     return "\n".join([
         f"Who: {inquiry.sender_name} <{inquiry.sender_email}>, {prior} earlier inquir{'y' if prior == 1 else 'ies'}",
         f"What: {inquiry.subject} \u2014 {first}",
+        read,
         f"Tried: {'; '.join(tried)}",
+        *([f"Answered from the knowledge base: {'; '.join(answered)}"] if answered else []),
+        *([f"No article answers: {'; '.join(open_questions)}"] if open_questions else []),
         f"Why a human: {policy.joined(reasons)}",
         f"Next step: {' '.join(policy.next_steps(reasons)) or 'Review the run and reply.'}",
     ])

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inquiries.models import Intent, LeadTier, Severity
+from inquiries.models import ConfidenceBand, Family, Intent, LeadTier, LLMBackend, Sentiment, Severity
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,20 @@ REPLAY_NEEDS_APPROVAL = EscalationRule(
     "replay_needs_approval", "a replayed run never replies on its own: the sender may have had a reply",
     "Compare with the original run's reply; approve the draft only if the sender should get another.")
 
+LANGUAGE_UNSUPPORTED = EscalationRule(
+    "language_unsupported", "the built-in engine has no reply templates in the sender's language",
+    "Reply in the sender's language yourself; the draft is in English.")
+NEGATIVE_SENTIMENT = EscalationRule(
+    "negative_sentiment", "a very negative support inquiry (NEGATIVE_SENTIMENT_ESCALATES)",
+    "Contact the sender personally: acknowledge the frustration before the fix.")
+
 CPU_BUDGET = EscalationRule(
     "cpu_budget", "a step of the workflow went over its CPU budget and stopped early",
     "Read the inquiry and reply yourself; its automatic analysis did not finish.")
 
 RULES: dict[str, EscalationRule] = {rule.name: rule for rule in (
     LOW_CONFIDENCE, HIGH_SEVERITY, KB_NO_ANSWER, MODEL_OUTPUT_INVALID, MODEL_UNAVAILABLE, SUSPECTED_INJECTION,
-    REPLY_UNVERIFIED, REPLY_THROTTLED, REPLAY_NEEDS_APPROVAL, CPU_BUDGET)}
+    REPLY_UNVERIFIED, REPLY_THROTTLED, REPLAY_NEEDS_APPROVAL, LANGUAGE_UNSUPPORTED, NEGATIVE_SENTIMENT, CPU_BUDGET)}
 
 
 @dataclass(frozen=True)
@@ -127,18 +134,42 @@ def next_steps(reasons: Iterable[Reason]) -> list[str]:
     return list(dict.fromkeys(RULES[r.rule].next_step for r in reasons if r.rule in RULES))
 
 
+def confidence_band(confidence: float) -> str:
+    """`low` under ESCALATION_CONFIDENCE_THRESHOLD, `high` from CONFIDENCE_BAND_HIGH, else `medium`."""
+    if confidence < settings.ESCALATION_CONFIDENCE_THRESHOLD:
+        return ConfidenceBand.LOW
+    if confidence >= settings.CONFIDENCE_BAND_HIGH:
+        return ConfidenceBand.HIGH
+    return ConfidenceBand.MEDIUM
+
+
 def classification_reasons(*, confidence: float, fallback_failure: str) -> list[Reason]:
+    """The low band goes to a human (as model_unavailable when it is an unavailable model's fallback)."""
     threshold = settings.ESCALATION_CONFIDENCE_THRESHOLD
     reasons = []
     if fallback_failure == "model_output_invalid":
         reasons.append(reason(MODEL_OUTPUT_INVALID, "classification fell back to the built-in engine"))
-    if confidence < threshold:
+    if confidence_band(confidence) == ConfidenceBand.LOW:
         if fallback_failure == "llm_unavailable":
             reasons.append(reason(MODEL_UNAVAILABLE,
                                   f"built-in fallback confidence {confidence:.2f} < {threshold:.2f}"))
         else:
             reasons.append(reason(LOW_CONFIDENCE, f"confidence {confidence:.2f} < {threshold:.2f}"))
     return reasons
+
+
+def language_reasons(*, language: str, backend: str, reply_languages: Iterable[str]) -> list[Reason]:
+    """The built-in engine writes only the languages it has templates for; any other detected
+    language goes to a human (Ollama writes in the sender's language)."""
+    if backend == LLMBackend.BUILTIN and language and language not in reply_languages:
+        return [reason(LANGUAGE_UNSUPPORTED, f"language {language}; the draft is in English")]
+    return []
+
+
+def sentiment_reasons(*, sentiment: str, family: str) -> list[Reason]:
+    if settings.NEGATIVE_SENTIMENT_ESCALATES and family == Family.SUPPORT and sentiment == Sentiment.VERY_NEGATIVE:
+        return [reason(NEGATIVE_SENTIMENT, "very negative support inquiry")]
+    return []
 
 
 def injection_reasons(signals: list[str]) -> list[Reason]:
@@ -164,12 +195,16 @@ def severity_reasons(severity: str) -> list[Reason]:
     return []
 
 
-def knowledge_reasons(*, answered: bool, articles_found: bool) -> list[Reason]:
+def knowledge_reasons(*, answered: bool, articles_found: bool, unanswered: Iterable[str] = ()) -> list[Reason]:
     """An FAQ the knowledge base did not answer (no article matched well enough, or the articles
-    found do not answer it) goes to a human."""
-    if answered:
-        return []
-    return [reason(KB_NO_ANSWER, "the articles found do not answer it" if articles_found else "no article matched")]
+    found do not answer it) goes to a human; so does one of whose questions some stay unanswered
+    (no one would follow up on them otherwise)."""
+    if not answered:
+        return [reason(KB_NO_ANSWER, "the articles found do not answer it" if articles_found else "no article matched")]
+    open_questions = [q[:120] for q in unanswered]
+    if open_questions:
+        return [reason(KB_NO_ANSWER, "no article answers: " + " | ".join(open_questions[:3]))]
+    return []
 
 
 # Lead-score tables. Bands are (at least, points), highest first: the first band the value

@@ -14,8 +14,9 @@ Every pattern runs in linear time on untrusted text: bounded quantifiers, and ga
 bounded runs of one character class."""
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -115,10 +116,21 @@ def company_context() -> str:
                                    settings.COMPANY_SUPPORT_EMAIL, settings.COMPANY_PHONE)))
 
 
-def context_texts(*, slugs: list[str], sender_email: str) -> list[str]:
+def entity_facts(entities: Mapping[str, Any]) -> list[str]:
+    """The entities of an inquiry that a reply may repeat: its order, invoice and ticket numbers,
+    amounts, seat counts and products. Not its links and addresses: a reply that repeats a link
+    the sender planted is what the grounding check exists to hold."""
+    facts = [f"{ref.get('kind', 'reference')} {ref.get('value', '')}" for ref in entities.get("order_numbers") or []]
+    facts += [str(amount.get("text", "")) for amount in entities.get("amounts") or []]
+    facts += [f"{n} seats" for n in entities.get("seats") or []]
+    facts += [str(p) for p in entities.get("products") or []]
+    return [fact for fact in facts if fact.strip()]
+
+
+def context_texts(*, slugs: list[str], sender_email: str, facts: Iterable[str] = ()) -> list[str]:
     """What a reply may name: the knowledge-base articles the run used, the company settings, and
-    the run's own facts; never the inquiry's text."""
-    return [*selectors.knowledge_bodies(slugs=slugs), company_context(), sender_email]
+    the run's own facts (the sender's address, `entity_facts`); never the rest of the inquiry."""
+    return [*selectors.knowledge_bodies(slugs=slugs), company_context(), sender_email, *facts]
 
 
 def grounding_failures(reply: str, context: Callable[[], Iterable[str]]) -> list[Token]:

@@ -135,9 +135,9 @@ def test_a_question_the_knowledge_base_cannot_answer_is_escalated():
 
 def test_a_crashed_attempt_resumes_from_its_checkpoint_without_repeating_steps(monkeypatch):
     run = accept(subject="Free trial", body="Is there a free trial, and do I need a credit card to start it?")
-    from orchestration import graph
+    from orchestration.engines import builtin
 
-    real = graph.builtin.draft_reply
+    real = builtin.draft_reply
     calls = {"n": 0}
 
     def crash_once(**kwargs):
@@ -146,7 +146,7 @@ def test_a_crashed_attempt_resumes_from_its_checkpoint_without_repeating_steps(m
             raise RuntimeError("worker lost mid-node")
         return real(**kwargs)
 
-    monkeypatch.setattr(graph.builtin, "draft_reply", crash_once)
+    monkeypatch.setattr(builtin, "draft_reply", crash_once)
 
     with pytest.raises(RuntimeError):
         execute(run)

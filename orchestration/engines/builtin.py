@@ -121,11 +121,12 @@ def lead_signals(subject: str, body: str) -> LeadSignals:
 
 
 def answer_faq(subject: str, body: str, articles: list[dict]) -> FaqAnswer:
-    """Answer from the best article when the search found one that matches well enough."""
-    if not articles:
+    """Answer with the passages the search found (orchestration/retrieval.py: the sentences of each
+    article that answer one of the inquiry's questions), in the order of the questions."""
+    passages = [a["body"].strip() for a in articles if a["body"].strip()]
+    if not passages:
         return FaqAnswer(answerable=False)
-    best = articles[0]
-    return FaqAnswer(answerable=True, answer=best["body"].strip())
+    return FaqAnswer(answerable=True, answer="\n\n".join(passages)[:4000])
 
 
 def first_name(name: str) -> str:

@@ -113,7 +113,8 @@ class Engine:
 
     def draft_reply(self, *, sender_name: str, subject: str, body: str, intent: str, context: str,
                     template_args: dict) -> Outcome[Reply]:
-        system = prompts.REPLY.format(company=settings.COMPANY_NAME)
+        system = prompts.REPLY.format(company=settings.COMPANY_NAME,
+                                      language=prompts.language_name(template_args.get("language") or "en"))
         user = f"<context>\n{context}\n</context>\n\n" + prompts.wrap_inquiry(
             sender_name=sender_name, subject=subject, body=body)
         return self._run(self._structured(system, user, Reply),

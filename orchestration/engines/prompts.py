@@ -18,7 +18,8 @@ CLASSIFY = (
     + ". FAQ family: general_inquiry, faq. Sales family: sales, pricing, demo_request, upgrade. Support "
     "family: support, bug_report, complaint, billing_issue. Give your confidence between 0 and 1, a "
     "severity (low, medium, high, critical: how badly the sender's business is affected; low for "
-    "non-support intents) and one sentence of reasoning. " + _RULES
+    "non-support intents), the sender's sentiment (very_negative, negative, neutral, positive, "
+    "very_positive) and one sentence of reasoning. " + _RULES
 )
 
 SUPPORT = (
@@ -45,7 +46,8 @@ FAQ = (
 REPLY = (
     "You write the e-mail reply to a customer inquiry on behalf of {company}. Be warm, specific and brief "
     "(under 180 words), greet the sender by first name, use only the facts given in <context>, promise "
-    "nothing that is not there, and sign as 'The {company} team'. " + _RULES
+    "nothing that is not there, answer each question <context> has an answer for, and sign as "
+    "'The {company} team'. Write in {language}. " + _RULES
 )
 
 
@@ -58,7 +60,7 @@ def wrap_inquiry(*, sender_name: str, subject: str, body: str) -> str:
 
 def _fragments() -> list[str]:
     """Sentences of our instructions long enough that no honest answer repeats them by chance."""
-    texts = [_RULES, CLASSIFY, SUPPORT, LEAD, FAQ, *REPLY.split("{company}")]
+    texts = [_RULES, CLASSIFY, SUPPORT, LEAD, FAQ, *REPLY.replace("{language}", "{company}").split("{company}")]
     found = []
     for text in texts:
         for sentence in re.split(r"(?<=[.:])\s+", text):
@@ -80,3 +82,17 @@ def quoted_instructions(answer: str) -> str:
 
 
 _FRAGMENTS = _fragments()
+
+
+_LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "pt": "Portuguese", "nl": "Dutch",
+    "it": "Italian", "pl": "Polish", "sv": "Swedish", "da": "Danish", "nb": "Norwegian", "no": "Norwegian",
+    "fi": "Finnish", "cs": "Czech", "sk": "Slovak", "ro": "Romanian", "hu": "Hungarian", "tr": "Turkish",
+    "ru": "Russian", "uk": "Ukrainian", "el": "Greek", "ja": "Japanese", "zh": "Chinese", "ko": "Korean",
+    "ar": "Arabic", "hi": "Hindi", "he": "Hebrew", "id": "Indonesian", "vi": "Vietnamese", "ca": "Catalan",
+}
+
+
+def language_name(code: str) -> str:
+    """The reply language as the prompt names it: the sender's, by its ISO 639-1 code."""
+    return _LANGUAGE_NAMES.get(code, "the language the inquiry is written in")

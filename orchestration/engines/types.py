@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from inquiries.models import Intent, Severity
+from inquiries.models import Intent, Sentiment, Severity
 
 IntentValue = Literal[tuple(Intent.values)]  # type: ignore[valid-type]
+SentimentValue = Literal[tuple(Sentiment.values)]  # type: ignore[valid-type]
 SeverityValue = Literal[tuple(Severity.values)]  # type: ignore[valid-type]
 Timeline = Literal["now", "this_quarter", "later", "unknown"]
 
@@ -19,6 +20,8 @@ class Classification(BaseModel):
     intent: IntentValue
     confidence: float = Field(ge=0, le=1)
     severity: SeverityValue = "low"
+    # The model's reading of the sender's mood; the built-in engine leaves it to orchestration/analysis/.
+    sentiment: SentimentValue = "unknown"
     reasoning: str = Field(default="", max_length=1000)
 
 
