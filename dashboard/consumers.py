@@ -73,7 +73,9 @@ class RunListConsumer(LiveSocket, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.filters = {key: (query.get(key) or [""])[0] for key in ("status", "intent", "q", "escalated")}
+        self.filters = {key: (query.get(key) or [""])[0]
+                        for key in ("status", "intent", "q", "escalated", "band", "language", "sentiment")}
+        self.filters["language"] = self.filters["language"].strip().lower()  # as the history form cleans it
         self.groups = [RUNS_GROUP]
         await self.channel_layer.group_add(RUNS_GROUP, self.channel_name)  # before accepting: nothing is missed
         await self.accept()

@@ -1,6 +1,6 @@
 from django import forms
 
-from inquiries.models import Intent, RunStatus
+from inquiries.models import ConfidenceBand, Intent, RunStatus, Sentiment
 
 # One-click examples for the submit page: each exercises a different path of the workflow.
 PRESETS = [
@@ -42,8 +42,21 @@ class HistoryFilterForm(forms.Form):
     intent = forms.ChoiceField(choices=[("", "Any intent"), *Intent.choices], required=False)
     escalated = forms.ChoiceField(choices=[("", "Escalated or not"), ("yes", "Escalated"), ("no", "Not escalated")],
                                   required=False)
+    band = forms.ChoiceField(label="Confidence", choices=[("", "Any confidence"), *ConfidenceBand.choices],
+                             required=False)
+    # Two letters (ISO 639-1); the page offers the known codes as suggestions (<datalist id="languages">).
+    language = forms.CharField(label="Language", required=False, max_length=8,
+                               widget=forms.TextInput(attrs={"list": "languages", "placeholder": "en, de, …",
+                                                             "autocomplete": "off"}))
+    sentiment = forms.ChoiceField(choices=[("", "Any sentiment"), *Sentiment.choices], required=False)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_language(self) -> str:
+        code = self.cleaned_data["language"].strip().lower()
+        if code and not (len(code) == 2 and code.isascii() and code.isalpha()):
+            raise forms.ValidationError("A language is two letters (ISO 639-1), such as en or de.")
+        return code
 
 
 class DraftForm(forms.Form):

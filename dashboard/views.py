@@ -18,6 +18,8 @@ from orchestration.health import health_report
 
 from . import charts
 from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ResolveForm
+from .languages import KNOWN as KNOWN_LANGUAGES
+from .languages import language_name
 from .permissions import console_required, is_operator
 
 # The run page's parts that change while it runs: re-rendered for htmx polling and the WebSocket.
@@ -48,10 +50,14 @@ def overview(request: HttpRequest) -> HttpResponse:
     stats = selectors.run_stats(since=since)
     series = selectors.run_series(since=since, until=until)
     top_intent = max(stats["by_intent"].values(), default=0) or 1
+    top_band = max(stats["by_band"].values(), default=0) or 1
+    top_language = max(stats["by_language"].values(), default=0) or 1
     context = {
         "health": health_report(), "window": window, "windows": list(WINDOWS), "stats": stats,
         "queue_depth": selectors.queue_depth(), "clusters": selectors.worker_clusters(), "since": since,
         "intent_rows": [(intent, n, round(n / top_intent * 100)) for intent, n in stats["by_intent"].items()],
+        "band_rows": [(band, n, round(n / top_band * 100)) for band, n in stats["by_band"].items()],
+        "language_rows": [(code, n, round(n / top_language * 100)) for code, n in stats["by_language"].items()],
         "runs_chart": charts.stacked_bars(series), "duration_chart": charts.duration_scatter(stats["points"], since, until),
         "runs": selectors.run_recent(limit=10), "open_escalations": selectors.escalation_queue().count(),
     }
@@ -67,23 +73,54 @@ def history(request: HttpRequest) -> HttpResponse:
     until = filters.get("until")
     runs = selectors.run_history(
         status=filters.get("status", ""), intent=filters.get("intent", ""), q=filters.get("q", ""),
-        escalated=filters.get("escalated", ""),
+        escalated=filters.get("escalated", ""), band=filters.get("band", ""), language=filters.get("language", ""),
+        sentiment=filters.get("sentiment", ""),
         since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
         until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None,
     )
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {"form": form, "page": page, "query": query.urlencode(), "languages": KNOWN_LANGUAGES}
     template = "dashboard/history.html#results" if request.htmx else "dashboard/history.html"
     return render(request, template, context)
+
+
+def _entity_groups(entities: dict) -> list[tuple[str, list[str]]]:
+    """The run's entities as (label, [text]) groups, in a fixed order, empty groups left out. The
+    values come from the inquiry (untrusted): they are shown as text, never as links."""
+    def texts(key: str, show) -> list[str]:
+        values = entities.get(key) or []
+        return [str(show(value)) for value in values] if isinstance(values, list) else []
+
+    groups = [
+        ("Order numbers", texts("order_numbers", lambda v: f"{v.get('kind', '')}: {v.get('value', '')}"
+                                if isinstance(v, dict) else v)),
+        ("Amounts", texts("amounts", lambda v: (v.get("text") or f"{v.get('value', '')} {v.get('currency', '')}")
+                          if isinstance(v, dict) else v)),
+        ("Seats", texts("seats", lambda v: v)),
+        ("Products", texts("products", lambda v: v)),
+        ("URLs", texts("urls", lambda v: v)),
+        ("E-mails", texts("emails", lambda v: v)),
+    ]
+    return [(label, values) for label, values in groups if values]
+
+
+def _citations(run: Run) -> list[dict]:
+    """The knowledge-base passages the reply used, each with its article's id (for the admin link)."""
+    citations = [c for c in (run.citations or []) if isinstance(c, dict)]
+    ids = selectors.knowledge_article_ids(slugs=[str(c.get("slug", "")) for c in citations])
+    return [{"slug": c.get("slug", ""), "title": c.get("title", ""), "passage": c.get("passage", ""),
+             "article_id": ids.get(c.get("slug", ""))} for c in citations]
 
 
 def _run_context(run: Run) -> dict:
     steps = list(run.steps.order_by("sequence"))
     longest = max((s.duration_ms for s in steps), default=0) or 1
     return {
-        "run": run, "steps": steps, "longest_ms": longest,
+        "run": run, "steps": steps, "longest_ms": longest, "language_name": language_name(run.language),
+        "entity_groups": _entity_groups(run.entities if isinstance(run.entities, dict) else {}),
+        "citations": _citations(run),
         "step_rows": [(s, max(round(s.duration_ms / longest * 100), 1)) for s in steps],
         "events": selectors.run_events(run_id=run.pk), "emails": list(run.emails.all()),
         "draft_form": DraftForm(initial={"draft": run.draft_response}), "resolve_form": ResolveForm(),

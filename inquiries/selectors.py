@@ -9,7 +9,7 @@ from django.db.models import Case, Count, Q, QuerySet, Value, When
 from core.timestamps import utc_iso
 
 from . import hotstate
-from .models import Run, RunStatus, Severity
+from .models import ConfidenceBand, Run, RunStatus, Sentiment, Severity
 from .payloads import run_status_payload
 
 
@@ -102,6 +102,13 @@ def knowledge_bodies(*, slugs: list[str]) -> list[str]:
             KnowledgeArticle.objects.filter(slug__in=slugs).values_list("title", "body")] if slugs else []
 
 
+def knowledge_article_ids(*, slugs: list[str]) -> dict[str, int]:
+    """The primary keys of the knowledge-base articles with these slugs (what links to them need)."""
+    from .models import KnowledgeArticle
+
+    return dict(KnowledgeArticle.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
+
+
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:
     return Run.objects.select_related("inquiry").order_by("-created_at")[:limit]
 
@@ -141,10 +148,20 @@ def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
 
 # --- Console reads -----------------------------------------------------------------------------------
 
-def run_history(*, status: str = "", intent: str = "", q: str = "", escalated: str = "", since=None,
-                until=None) -> QuerySet[Run]:
-    """Runs newest first, filtered as the console's history asks (escalated: "yes" | "no")."""
+def run_history(*, status: str = "", intent: str = "", q: str = "", escalated: str = "", band: str = "",
+                language: str = "", sentiment: str = "", since=None, until=None) -> QuerySet[Run]:
+    """Runs newest first, filtered as the console's history asks (escalated: "yes" | "no"; band: a
+    confidence band; language: an ISO 639-1 code; sentiment "unknown" also matches runs never read,
+    as the RunStatus reports them)."""
     runs = run_list(status=status, intent=intent, q=q)
+    if band:
+        runs = runs.filter(confidence_band=band)
+    if language:
+        runs = runs.filter(language=language)
+    if sentiment == Sentiment.UNKNOWN:
+        runs = runs.filter(sentiment__in=(Sentiment.UNKNOWN, ""))
+    elif sentiment:
+        runs = runs.filter(sentiment=sentiment)
     if escalated == "yes":
         runs = runs.filter(escalate=True)
     elif escalated == "no":
@@ -194,14 +211,19 @@ def run_events(*, run_id) -> QuerySet:
 
 
 def run_stats(*, since) -> dict[str, Any]:
-    """Counts by status and intent, escalation rate, duration percentiles and chart series of
-    the runs received since `since`."""
+    """Counts by status, intent, confidence band and language, escalation rate, duration
+    percentiles and chart series of the runs received since `since`."""
     runs = Run.objects.filter(created_at__gte=since)
     by_status = dict.fromkeys(Run.Status.values, 0)
     for row in runs.values("status").annotate(n=Count("id")):
         by_status[row["status"]] = row["n"]
     by_intent = {row["intent"] or "unclassified": row["n"]
                  for row in runs.values("intent").annotate(n=Count("id")).order_by("-n")}
+    by_band = dict.fromkeys(ConfidenceBand.values, 0)  # high, medium, low always; "none" (not classified) when any
+    for row in runs.values("confidence_band").annotate(n=Count("id")):
+        by_band[row["confidence_band"] or "none"] = row["n"]
+    by_language = {row["language"] or "unknown": row["n"]
+                   for row in runs.values("language").annotate(n=Count("id")).order_by("-n", "language")}
     finished = by_status["completed"] + by_status["escalated"] + by_status["error"]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -216,6 +238,7 @@ def run_stats(*, since) -> dict[str, Any]:
     ]
     return {
         "total": sum(by_status.values()), "by_status": by_status, "by_intent": by_intent,
+        "by_band": by_band, "by_language": by_language,
         "escalation_rate": (by_status["escalated"] / finished) if finished else None,
         "p50_ms": round(p50) if p50 is not None else None, "p95_ms": round(p95) if p95 is not None else None,
         "points": points,

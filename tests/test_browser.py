@@ -218,6 +218,50 @@ def test_new_runs_appear_at_the_top_of_the_history_live(page, console):
     shot(page, "history-live")
 
 
+TRIAGE_SQL = """
+UPDATE inquiries_run SET intent_confidence = 0.72, confidence_band = 'medium', language = 'de',
+    language_confidence = 0.93, sentiment = 'very_negative', entities = %s::jsonb, citations = %s::jsonb
+WHERE id = %s
+"""
+
+
+def test_the_run_page_shows_the_triage(page, console):
+    """A run read as German, very negative, with entities and a cited article: the run page shows
+    each of them, the URL and the e-mail address as plain text."""
+    import json
+
+    run_id = submit_and_wait(page, "billing")
+    entities = {"order_numbers": [{"kind": "invoice", "value": "INV-2024-0042"}],
+                "amounts": [{"value": 49.0, "currency": "EUR", "text": "49,00 €"}], "seats": [12],
+                "products": ["Growth plan"], "urls": ["https://pay.example/invoice/42"],
+                "emails": ["buchhaltung@studio.example"]}
+    citations = [{"slug": "refund-policy", "title": "Refund policy",
+                  "passage": "Duplicate charges are refunded in full to the original payment method."}]
+    console.sql(TRIAGE_SQL, [json.dumps(entities), json.dumps(citations), run_id])
+    page.reload()
+    page.wait_for_selector("#run-sentiment")
+
+    assert page.inner_text("#run-band") == "medium confidence"
+    assert page.inner_text("#run-language") == "de German (0.93)"
+    assert page.inner_text("#run-sentiment") == "Very negative"
+    entities_text = page.inner_text("#run-entities")
+    for text in ("invoice: INV-2024-0042", "49,00 €", "12", "Growth plan", "https://pay.example/invoice/42",
+                 "buchhaltung@studio.example"):
+        assert text in entities_text, text
+    assert page.locator("#run-entities a").count() == 0  # untrusted: never a link
+    assert "Refund policy" in page.inner_text("#citations")
+    assert "Duplicate charges are refunded in full" in page.inner_text("#citations blockquote")
+    assert page.locator("#run-sentiment").evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    shot(page, "run-triage")
+    page.goto("/console/runs/?language=de&band=medium")
+    assert page.locator(f"#run-{run_id}").count() == 1
+    shot(page, "history-triage")
+    page.goto("/console/")
+    assert "de German" in page.inner_text("#language-mix")
+    assert "medium" in page.inner_text("#band-mix")
+    shot(page, "overview-triage")
+
+
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 

@@ -216,3 +216,102 @@ def test_overview_counts_rates_and_charts(auditor_client):
     assert "<svg class=\"chart\"" in html
     assert "<circle" in html
     assert ">support</th>" in html
+
+
+# --- Triage: confidence band, language, sentiment, entities, citations ------------------------------
+
+TRIAGE = {
+    "intent": "billing_issue", "intent_confidence": 0.72, "confidence_band": "medium", "language": "de",
+    "language_confidence": 0.93, "sentiment": "very_negative",
+    "entities": {"order_numbers": [{"kind": "invoice", "value": "INV-2024-0042"}],
+                 "amounts": [{"value": 49.0, "currency": "EUR", "text": "49 €"}], "seats": [12],
+                 "products": ["Growth plan"], "urls": ["https://evil.example/pay?x=1"],
+                 "emails": ["billing@evil.example"]},
+    "citations": [{"slug": "refunds", "title": "Refunds and double charges",
+                   "passage": "Duplicate charges are refunded within 5 business days."}],
+}
+
+
+def _triaged_run(subject: str = "Doppelt abgebucht"):
+    return make_run(inquiry=make_inquiry(subject=subject), status="completed", **TRIAGE)
+
+
+def test_run_page_shows_the_triage_in_its_live_parts(auditor_client):
+    run = _triaged_run()
+    header = auditor_client.get(f"/console/runs/{run.pk}/?partial=header", headers={"HX-Request": "true"})
+    html = header.content.decode()
+    assert '<span class="band band-medium" id="run-band">medium confidence</span>' in html
+    assert "(0.72)" in html
+    assert '<dd id="run-language"><code>de</code> German <span class="muted">(0.93)</span></dd>' in html
+    assert '<span class="sentiment sentiment-very_negative" id="run-sentiment">Very negative</span>' in html
+    for text in ("invoice: INV-2024-0042", "49 €", "<li>12</li>", "Growth plan", "<li>billing@evil.example</li>",
+                 "<li>https://evil.example/pay?x=1</li>"):
+        assert text in html, text
+    assert 'href="https://evil.example' not in html  # untrusted: text, never a link
+    assert "mailto:" not in html
+    response = auditor_client.get(f"/console/runs/{run.pk}/?partial=response", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "<strong>Refunds and double charges</strong>" in html  # auditors are not staff: no admin link
+    assert '<code class="muted">refunds</code>' in html
+    assert "<blockquote>Duplicate charges are refunded within 5 business days.</blockquote>" in html
+
+
+def test_run_page_links_a_citation_to_the_admin_for_staff(operator_client, operator):
+    from inquiries.models import KnowledgeArticle
+
+    article = KnowledgeArticle.objects.create(slug="refunds", title="Refunds and double charges", body="…")
+    operator.is_staff = True
+    operator.save()
+    run = _triaged_run()
+    html = operator_client.get(f"/console/runs/{run.pk}/").content.decode()
+    assert f'<a href="/admin/inquiries/knowledgearticle/{article.pk}/change/">Refunds and double charges</a>' in html
+
+
+def test_run_page_without_triage_shows_none_of_it(auditor_client):
+    run = make_run(status="running")
+    html = auditor_client.get(f"/console/runs/{run.pk}/").content.decode()
+    for absent in ('id="run-band"', 'id="run-language"', 'id="run-sentiment"', 'id="run-entities"', 'id="citations"'):
+        assert absent not in html, absent
+
+
+def test_history_filters_by_band_language_and_sentiment(auditor_client):
+    _triaged_run("German medium")
+    make_run(inquiry=make_inquiry(subject="English high"), confidence_band="high", language="en", sentiment="positive")
+    make_run(inquiry=make_inquiry(subject="Never read"), status="running")
+
+    def subjects(query: str) -> set[str]:
+        html = auditor_client.get(f"/console/runs/?{query}").content.decode()
+        return {s for s in ("German medium", "English high", "Never read") if s in html}
+
+    assert subjects("band=medium") == {"German medium"}
+    assert subjects("language=EN") == {"English high"}  # cleaned to the code
+    assert subjects("sentiment=very_negative") == {"German medium"}
+    assert subjects("sentiment=unknown") == {"Never read"}  # a run not read yet is reported as unknown
+    assert subjects("band=high&language=de") == set()
+    page = auditor_client.get("/console/runs/?band=high").content.decode()
+    assert '<span class="band band-high">high</span>' in page
+    assert '<abbr title="English">en</abbr>' in page
+    assert "<th>Confidence</th><th>Language</th>" in page
+    assert '<option value="de">German</option>' in page  # the language suggestions
+    invalid = auditor_client.get("/console/runs/?language=deu").content.decode()
+    assert "A language is two letters (ISO 639-1), such as en or de." in invalid
+
+
+def test_overview_counts_runs_by_band_and_language(auditor_client):
+    for _ in range(3):
+        make_run(confidence_band="high", language="en")
+    make_run(confidence_band="low", language="de")
+    make_run(status="running")
+    html = auditor_client.get("/console/").content.decode()
+    bands = html[html.index('id="band-mix"'):]
+    bands = bands[:bands.index("</table>")]
+    assert '<span class="band band-high">high</span></th><td><svg class="bar"' in bands
+    assert '<rect width="100" height="1"/></svg> 3</td>' in bands
+    assert '<rect width="0" height="1"/></svg> 0</td>' in bands  # medium: none
+    assert '<rect width="33" height="1"/></svg> 1</td>' in bands  # low, and the one not classified
+    assert "not classified" in bands
+    languages = html[html.index('id="language-mix"'):]
+    languages = languages[:languages.index("</table>")]
+    assert languages.index("<code>en</code> English") < languages.index("<code>de</code> German")
+    assert "not detected" in languages
+    assert '<abbr title="German">de</abbr>' in html  # the recent runs' language column

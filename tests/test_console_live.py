@@ -132,3 +132,18 @@ def test_history_live_rows_respect_the_filters(operator):
     [first] = history_socket(operator, b"intent=faq", [(support, True), (faq, True)], receive=1)
 
     assert "FAQ one" in first  # the support run was filtered out, so this came first
+
+
+def test_history_live_rows_respect_the_band_language_and_sentiment_filters(operator):
+    english = make_run(inquiry=make_inquiry(subject="English high"), status="running", confidence_band="high",
+                       language="en", sentiment="neutral")
+    german_low = make_run(inquiry=make_inquiry(subject="German low"), status="running", confidence_band="low",
+                          language="de", sentiment="negative")
+    german = make_run(inquiry=make_inquiry(subject="German high"), status="running", confidence_band="high",
+                      language="de", sentiment="negative")
+
+    published = [(english, True), (german_low, True), (german, True)]
+    [first] = history_socket(operator, b"band=high&language=DE&sentiment=negative", published, receive=1)
+
+    assert "German high" in first  # the other two were filtered out, so this came first
+    assert '<abbr title="German">de</abbr>' in first
