@@ -31,7 +31,7 @@ DOMAIN_LEXICON = {
     "please": 0.0, "help": 0.0, "kindly": 0.0, "support": 0.0, "free": 0.0, "like": 0.0,
     "hope": 0.3, "urgent": 0.0, "well": 0.0, "joke": -1.5, "sorry": 0.0,
     # thanks is the point of a thank-you note
-    "thanks": 3.0, "thank": 2.6, "thx": 2.4, "grateful": 2.6,
+    "thanks": 3.0, "thank": 2.6, "thx": 2.4, "grateful": 2.6, "fixed": 1.2,
     # trouble
     "broken": -2.3, "garbage": -2.8, "unusable": -2.8, "crashes": -1.8, "crashed": -1.8,
     "crashing": -1.8, "bug": -1.2, "bugs": -1.2, "buggy": -1.8, "outage": -2.0, "slow": -0.6, "fail": -1.8, "expired": -1.2,
