@@ -9,8 +9,8 @@ _env = environ.Env()  # settings.py has already read `.env` into the environment
 # Languages the detector chooses among (ISO 639-1; "no" means Norwegian Bokmål). Fewer languages
 # cost less memory and fewer confusions: text in a language not listed comes out as the closest
 # listed one or as unknown. The default covers a European/American B2B inbox plus the large
-# non-Latin scripts. Measured per worker process (low-accuracy mode, all models preloaded): about
-# +44 MB RSS, 0.1 s to build, 0.2 ms per inquiry of 200 characters for these 24.
+# non-Latin scripts. Per worker process, low-accuracy mode, `python -m bench.analysis`: about
+# +40 MB RSS, 0.3 s to build, 0.24 ms per inquiry of 260 characters for these 24 (docs/benchmarks.md).
 LANGUAGE_DETECTION_LANGUAGES = _env.list(
     "LANGUAGE_DETECTION_LANGUAGES",
     default=[
@@ -19,7 +19,7 @@ LANGUAGE_DETECTION_LANGUAGES = _env.list(
     ],
 )
 # High-accuracy mode adds the longer n-gram models: better on texts under about 120 characters,
-# but about +590 MB RSS per worker for the 24 languages above (+180 MB for six). Off by default.
+# but about +620 MB RSS per worker for the 24 languages above (+225 MB for six). Off by default.
 LANGUAGE_DETECTION_HIGH_ACCURACY = _env.bool("LANGUAGE_DETECTION_HIGH_ACCURACY", default=False)
 # A language is reported only at this confidence (0..1) and with at least this many letters of
 # text left after quotes, signatures, URLs and addresses are stripped; otherwise it is unknown ("").

@@ -1,6 +1,6 @@
 """The language of an inquiry, by lingua (lingua-language-detector) among the languages of
 settings.LANGUAGE_DETECTION_LANGUAGES. The detector is built once per process (its models all loaded
-then: about 0.2 s and 30 MB in low-accuracy mode) and is safe to share between threads; warm_up() builds
+then: about 0.3 s and 40 MB in low-accuracy mode, bench/analysis.py) and is safe to share between threads; warm_up() builds
 it and loads the models ahead of the first run (orchestration/warmup.py).
 
 `detect_language` answers ("", 0.0) when too little text is left or no language reaches
