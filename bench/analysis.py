@@ -6,7 +6,7 @@ process and the time it takes.
     LANGUAGE_DETECTION_LANGUAGES=en,de,fr,es,pt,nl .venv/bin/python -m bench.analysis
 
 In one process, as a worker has it: Django set up and the built-in classifier trained first, then
-RSS is read (/proc/self/status) before and after the language detector's warm-up and VADER's
+RSS is read (from the kernel, VmRSS) before and after the language detector's warm-up and VADER's
 first use. Times are the mean over `--rounds` passes of a corpus of inquiries in twelve languages
 (about 300 characters each, a quoted thread and a signature included), per inquiry.
 """
