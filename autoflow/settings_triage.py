@@ -31,8 +31,9 @@ LANGUAGE_DETECTION_MIN_LETTERS = _env.int("LANGUAGE_DETECTION_MIN_LETTERS", defa
 REPLY_LANGUAGES = _env.list("REPLY_LANGUAGES", default=["en", "de", "fr", "es", "pt", "nl"])
 
 # Reference numbers in inquiries (orchestration/analysis/entities.py): kind -> regular
-# expressions whose group "value" is the number. Override with a JSON object of the same shape;
-# every pattern must run in linear time (bounded quantifiers, no nested repetition).
+# expressions whose group "value" is the number. Override with a JSON object of the same shape (it
+# replaces the whole default: a kind left out has no patterns); every pattern must run in linear
+# time (bounded quantifiers, no nested repetition: tests/test_redos.py checks the configured ones).
 ENTITY_REFERENCE_PATTERNS = _env.json(
     "ENTITY_REFERENCE_PATTERNS",
     default={
