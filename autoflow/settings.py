@@ -380,3 +380,7 @@ if PRODUCTION:
 # In autoflow/settings_logging.py: LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING.
 from .settings_logging import *  # noqa: E402,F403
 from .settings_security import *  # noqa: E402,F403
+
+# --- Triage: language, reply languages, entities, sentiment ---------------------------------------
+# In autoflow/settings_triage.py (orchestration/analysis/ reads them).
+from .settings_triage import *  # noqa: E402,F403

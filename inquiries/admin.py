@@ -3,8 +3,8 @@
 What the system recorded (runs, steps, events, idempotency claims, e-mails, lead scores, the
 audit log) is read-only here: staff can look, filter, search and export, never rewrite history.
 Deleting a run or an inquiry (with the delete permission) goes through the same service as the
-API: Redis cleanup, an audit entry, the inquiry removed when orphaned. The knowledge base, API
-clients and contact details are editable.
+API: Redis cleanup, an audit entry, the inquiry removed when orphaned. The knowledge base, product
+names, API clients and contact details are editable.
 """
 
 import csv
@@ -32,6 +32,7 @@ from .models import (
     KnowledgeArticle,
     LeadScoreEntry,
     OutboundEmail,
+    ProductName,
     Run,
     RunEvent,
     RunStep,
@@ -301,6 +302,18 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     search_fields = ["title", "body", "keywords"]
     prepopulated_fields = {"slug": ["title"]}
     fields = ["title", "slug", "category", "keywords", "body", "is_published"]
+
+
+@admin.register(ProductName)
+class ProductNameAdmin(admin.ModelAdmin):
+    list_display = ["name", "alias_summary", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "aliases"]
+    fields = ["name", "aliases", "is_active"]
+
+    @admin.display(description="aliases")
+    def alias_summary(self, obj: ProductName) -> str:
+        return ", ".join(obj.alias_list())
 
 
 class ApiClientForm(forms.ModelForm):

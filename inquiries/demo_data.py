@@ -1,4 +1,5 @@
-"""Demo data for `make run`: the knowledge base the FAQ agent answers from.
+"""Demo data for `make run`: the knowledge base the FAQ agent answers from, and the product names
+the entity extractor recognises.
 
 The facts are the demo company's (an AutoFlow customer selling a SaaS product); operators replace
 them in admin with their own.
@@ -131,4 +132,14 @@ KNOWLEDGE_BASE: list[dict[str, str]] = [
             "Enterprise goes through our sales team, who can also arrange a demo."
         ),
     },
+]
+
+# The demo company's plans and products (name, aliases); the plans are those of "plans-and-pricing".
+PRODUCTS: list[tuple[str, list[str]]] = [
+    ("Starter", ["Starter plan"]),
+    ("Growth", ["Growth plan"]),
+    ("Enterprise", ["Enterprise plan"]),
+    ("REST API", ["API"]),
+    ("Salesforce integration", ["Salesforce"]),
+    ("HubSpot integration", ["HubSpot"]),
 ]

@@ -7,11 +7,11 @@ AUDITORS = "auditors"
 
 _READ_MODELS = [
     "inquiry", "run", "runstep", "runevent", "idempotencyrecord", "outboundemail",
-    "contact", "leadscoreentry", "knowledgearticle", "apiclient", "auditentry",
+    "contact", "leadscoreentry", "knowledgearticle", "productname", "apiclient", "auditentry",
 ]
 _OPERATOR_EXTRA = [
     "change_run", "delete_run",
-    "add_knowledgearticle", "change_knowledgearticle",
+    "add_knowledgearticle", "change_knowledgearticle", "add_productname", "change_productname",
     "change_contact",
 ]
 

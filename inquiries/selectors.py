@@ -109,6 +109,13 @@ def knowledge_article_ids(*, slugs: list[str]) -> dict[str, int]:
     return dict(KnowledgeArticle.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
 
 
+def product_names() -> list[tuple[str, list[str]]]:
+    """The active products and plans as (name, [aliases]), for the entity extractor."""
+    from .models import ProductName
+
+    return [(row.name, row.alias_list()) for row in ProductName.objects.filter(is_active=True).order_by("name")]
+
+
 def run_recent(*, limit: int = 20) -> QuerySet[Run]:
     return Run.objects.select_related("inquiry").order_by("-created_at")[:limit]
 

@@ -9,7 +9,7 @@ forms, so no writer can store a status, intent or tier outside the contract.
 
 The models live in modules by topic: `choices` (the closed value sets), `contacts` (CRM),
 `intake` (API clients, inquiries, idempotency claims), `runs` (runs, steps, events, e-mail),
-`knowledge` (the knowledge base) and `audit` (the audit log of what outlives its subject: a
+`knowledge` (the knowledge base and the product names) and `audit` (the audit log of what outlives its subject: a
 deleted run, a sign-in lock-out); every name is importable from `inquiries.models`.
 """
 
@@ -33,12 +33,13 @@ from .choices import (
 )
 from .contacts import Contact, LeadScoreEntry
 from .intake import ApiClient, IdempotencyRecord, Inquiry
-from .knowledge import KnowledgeArticle
+from .knowledge import KnowledgeArticle, ProductName
 from .runs import OutboundEmail, Run, RunEvent, RunStep
 
 __all__ = [
     "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "ApiScope", "RunStatus",
     "RunEventType", "AuditAction", "Sentiment", "ConfidenceBand", "EmailKind", "EmailStatus", "AuditEntry",
     "Contact", "LeadScoreEntry", "ApiClient", "IdempotencyRecord", "Inquiry", "KnowledgeArticle",
+    "ProductName",
     "OutboundEmail", "Run", "RunEvent", "RunStep",
 ]

@@ -31,3 +31,29 @@ class KnowledgeArticle(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ProductName(TimeStampedModel):
+    """A product or plan customers name in inquiries, with the other names they use for it;
+    the entity extractor (orchestration/analysis/entities.py) reports it by `name`."""
+
+    name = models.CharField(max_length=100, unique=True)
+    aliases = models.TextField(blank=True, help_text="Other names customers use, one per line or comma-separated.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def alias_list(self) -> list[str]:
+        """The aliases, trimmed, without blanks, duplicates or the name itself."""
+        seen = {self.name.strip().lower()}
+        out = []
+        for alias in self.aliases.replace(",", "\n").splitlines():
+            alias = " ".join(alias.split())
+            if alias and alias.lower() not in seen:
+                seen.add(alias.lower())
+                out.append(alias)
+        return out

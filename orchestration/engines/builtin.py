@@ -1,15 +1,18 @@
 """The built-in engine: deterministic, no network, fast. It routes on its own (the classifier),
 rates severity and reads buying signals with explicit rules, answers from the knowledge base and
-writes replies from templates. It is also the fallback whenever Ollama fails mid-run.
+writes replies from templates (reply_templates.py, in six languages). It is also the fallback whenever Ollama fails mid-run.
 """
 
 import re
+
+from django.conf import settings
 
 from core import cpu_budget
 from core.text_safety import safe_first_name, safe_subject
 from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
 
 from .classifier import get_classifier
+from .reply_templates import TEMPLATES
 from .types import Classification, FaqAnswer, LeadSignals, Reply, SupportAssessment
 
 NAME = "builtin"
@@ -133,44 +136,70 @@ def first_name(name: str) -> str:
     return safe_first_name(name)
 
 
+MAX_EXTRA_QUESTIONS = 5  # answered and unanswered other questions shown in one reply each
+
+
+def reply_language(language: str) -> str:
+    """The language a reply is written in: `language` when it has templates and is among
+    settings.REPLY_LANGUAGES, else English."""
+    code = (language or "").strip().lower()[:2]
+    enabled = {str(c).strip().lower()[:2] for c in settings.REPLY_LANGUAGES}
+    return code if code in TEMPLATES and code in enabled else "en"
+
+
+def _other_questions(t: dict[str, str], answers, unanswered) -> list[str]:
+    """Paragraphs for the inquiry's other questions: each answered one under a lead-in with the
+    article's passage quoted verbatim, then those a colleague will follow up on."""
+    paragraphs = []
+    for answer in list(answers or ())[:MAX_EXTRA_QUESTIONS]:
+        passage = str(answer.get("passage") or "").strip()
+        if not passage:
+            continue
+        question = safe_subject(str(answer.get("question") or "")) or safe_subject(str(answer.get("title") or ""))
+        title = safe_subject(str(answer.get("title") or "")) or question
+        paragraphs.append(t["also_asked"].format(question=question, title=title) + "\n" + passage)
+    open_questions = [q for q in (safe_subject(str(q)) for q in list(unanswered or ())[:MAX_EXTRA_QUESTIONS]) if q]
+    if len(open_questions) == 1:
+        paragraphs.append(t["follow_up_one"].format(question=open_questions[0]))
+    elif open_questions:
+        paragraphs.append(t["follow_up_many"] + "\n" + "\n".join(f"- {q}" for q in open_questions))
+    return paragraphs
+
+
 def draft_reply(*, intent: str, sender_name: str, subject: str, company: str, faq_answer: str = "",
-                lead_tier: str = "", severity: str = "", escalated: bool = False, seats: int = -1) -> Reply:
-    """A reply that reads like a competent person wrote it; the specifics come from the run."""
-    hello = f"Hi {first_name(sender_name)},"
+                lead_tier: str = "", severity: str = "", escalated: bool = False, seats: int = -1,
+                language: str = "en", answers: list[dict] = (), unanswered: list[str] = ()) -> Reply:
+    """A reply that reads like a competent person wrote it; the specifics come from the run.
+
+    It is written in `language` when the engine has templates for it (orchestration/engines/
+    reply_templates.py), else in English. `answers` ({"question", "passage", "slug", "title"})
+    are knowledge-base passages for the inquiry's other questions, quoted verbatim; `unanswered`
+    are questions no article answers, which a colleague follows up on."""
+    t = TEMPLATES[reply_language(language)]
+    name = first_name(sender_name)
+    hello = t["hello_anonymous"] if name == "there" else t["hello"].format(name=name)
     # The caller's subject, with links, addresses and control characters removed (core/text_safety.py).
     shown = safe_subject(subject)
-    about = f" about \u201c{shown}\u201d" if shown else ""
+    about = t["about"].format(subject=shown) if shown else ""
     family = INTENT_FAMILY.get(intent, Family.FAQ)
     if family == Family.FAQ and faq_answer:
-        middle = [f"Thanks for your question{about}.", faq_answer,
-                  "If this doesn't fully answer it, just reply to this e-mail and we'll take it from there."]
+        middle = [t["faq_thanks"].format(about=about), faq_answer, t["faq_more"]]
     elif family == Family.FAQ:
-        middle = [f"Thanks for getting in touch{about}.",
-                  "I've passed your message to a colleague who knows this area best; you'll hear from us "
-                  "within one business day."]
+        middle = [t["faq_none_thanks"].format(about=about), t["faq_none"]]
     elif intent == Intent.DEMO_REQUEST:
-        middle = [f"Thanks for your interest{about} \u2014 we'd be glad to show you the product.",
-                  "Could you send two or three time slots that suit you over the next week, and tell us roughly "
-                  "how many people will join and which tools you use today? We'll tailor the demo to that."]
+        middle = [t["demo_thanks"].format(about=about), t["demo_ask"]]
     elif family == Family.SALES:
-        pace = {"hot": "A member of our sales team will contact you today",
-                "warm": "A member of our sales team will contact you within one business day",
-                }.get(lead_tier, "A member of our sales team will get back to you shortly")
+        pace = t.get(f"pace_{lead_tier}") if lead_tier in ("hot", "warm") else t["pace_cold"]
         extra = {
-            Intent.PRICING: (f"We'll bring a quote for {seats} seats to that conversation." if seats > 0 else
-                             "If you let us know how many people will use it, we'll prepare a quote for your team."),
-            Intent.UPGRADE: "Upgrading keeps all your data and settings, and the change applies straight away.",
-        }.get(intent, "It helps us to know your team size and when you'd like to get started.")
-        middle = [f"Thanks for reaching out{about}.", f"{pace} to go through the details with you.", extra]
+            Intent.PRICING: t["pricing_seats"].format(seats=seats) if seats > 0 else t["pricing_ask"],
+            Intent.UPGRADE: t["upgrade"],
+        }.get(intent, t["sales_ask"])
+        middle = [t["sales_thanks"].format(about=about), t["pace_details"].format(pace=pace), extra]
     else:
-        response = {"critical": "We are treating this as critical and an engineer is looking at it now.",
-                    "high": "We've marked this as high priority and will update you within four business hours.",
-                    }.get(severity, "We'll look into it and get back to you within one business day.")
-        sorry = ("I'm sorry for the trouble this has caused. " if intent in (Intent.COMPLAINT, Intent.BUG_REPORT,
-                                                                            Intent.BILLING_ISSUE) else "")
-        middle = [f"Thanks for letting us know{about}.", f"{sorry}{response}".strip(),
-                  "If you have a screenshot, an error message or the time it happened, reply to this e-mail "
-                  "with it \u2014 that helps us fix it faster."]
+        response = t.get(severity) if severity in ("critical", "high") else t["normal"]
+        sorry = f"{t['sorry']} " if intent in (Intent.COMPLAINT, Intent.BUG_REPORT, Intent.BILLING_ISSUE) else ""
+        middle = [t["support_thanks"].format(about=about), f"{sorry}{response}".strip(), t["details"]]
+    middle += _other_questions(t, answers, unanswered)
     if escalated:
-        middle.append("A member of our team is reviewing your message personally.")
-    return Reply(body="\n\n".join([hello, *middle, f"Best regards,\nThe {company} team"]))
+        middle.append(t["escalated"])
+    return Reply(body="\n\n".join([hello, *middle, t["signoff"].format(company=company)]))

@@ -5,15 +5,15 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from inquiries.demo_data import KNOWLEDGE_BASE
-from inquiries.models import KnowledgeArticle
+from inquiries.demo_data import KNOWLEDGE_BASE, PRODUCTS
+from inquiries.models import KnowledgeArticle, ProductName
 from inquiries.roles import OPERATORS, ensure_role_groups
 
 
 class Command(BaseCommand):
     help = (
-        "Load the demo knowledge base and create the demo operator account. Safe to run again: "
-        "existing articles and the existing account (and its password) are left as they are."
+        "Load the demo knowledge base and product names, and create the demo operator account. Safe to run again: "
+        "existing articles, product names and the existing account (and its password) are left as they are."
     )
 
     def add_arguments(self, parser) -> None:
@@ -26,6 +26,11 @@ class Command(BaseCommand):
             _, was_created = KnowledgeArticle.objects.get_or_create(slug=article["slug"], defaults=article)
             created += was_created
         self.stdout.write(f"Knowledge base: {created} article(s) added, {len(KNOWLEDGE_BASE) - created} already there.")
+        added = 0
+        for name, aliases in PRODUCTS:
+            _, was_created = ProductName.objects.get_or_create(name=name, defaults={"aliases": "\n".join(aliases)})
+            added += was_created
+        self.stdout.write(f"Product names: {added} added, {len(PRODUCTS) - added} already there.")
 
         ensure_role_groups()
         user_model = get_user_model()
