@@ -131,3 +131,18 @@ def test_the_rank_is_the_share_of_the_question_an_article_covers():
     assert 0 < half["rank"] < full["rank"]  # "zorblax", in no article, is a part none covers
     KnowledgeArticle.objects.filter(slug="refund-policy").update(is_published=False)
     assert "refund-policy" not in [h["slug"] for h in selectors.knowledge_search(text="refund policy", limit=5)]
+
+
+@pytest.mark.parametrize("text", [
+    "What's the price in €? d'Artagnan \\ 'quoted' \"x\" & | ! <-> :* (",
+    "Ünïcödé prícing für Grüße? 99.95% uptime",
+    "?" * 3000,
+    "and are you " * 400,
+    "",
+])
+def test_odd_text_neither_breaks_the_search_nor_the_split(text):
+    result = answer_questions("Subject: with 'quotes' & |", text)
+    assert len(result.questions) <= 6
+    assert all(len(q) <= 300 for q in result.questions)
+    for answer in result.answers:
+        assert answer["passage"] in BODIES[answer["slug"]]
