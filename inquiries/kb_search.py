@@ -37,10 +37,11 @@ SYNONYM_WEIGHT = 0.8  # a concept found only as a synonym of what the question s
 MAX_QUERY_CHARS = 5000
 # Stems of words that ask rather than say what is asked about.
 FILLER = frozenset((
-    "abl", "also", "anyon", "ask", "avail", "could", "curious", "current", "doe", "dear", "exist", "find", "get",
-    "happen", "hello", "hey", "hi", "know", "let", "like", "look", "mani", "much", "need", "offer", "pleas",
-    "possibl", "provid", "question", "quick", "say", "send", "someth", "sure", "take", "tell", "thank", "thx",
-    "use", "want", "way", "wonder", "work", "would"))
+    "abl", "also", "anyon", "anyth", "ask", "avail", "could", "curious", "current", "dear", "doe",
+    "everyth", "exist", "find", "first", "get", "happen", "hello", "hey", "hi", "know", "later", "let",
+    "like", "look", "mani", "much", "need", "offer", "pleas", "possibl", "provid", "question", "quick",
+    "say", "send", "someth", "soon", "sure", "take", "tell", "thank", "thx", "use", "want", "way",
+    "whether", "wonder", "work", "would"))
 
 _LEXEME = re.compile(r"'((?:[^']|''){1,200})'")
 

@@ -25,7 +25,7 @@ MAX_QUESTIONS = 6
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGE_SENTENCES = 3
 EXTRA_SENTENCE_COST = 0.12  # a longer passage must cover this much more of the question
-SECOND_ARTICLE_SHARE = 0.8  # a question's second article counts when it scores this share of the first
+SECOND_ARTICLE_SHARE = 0.9  # a question's second article counts when it scores this share of the first
 
 # Where the sender's own text ends: a quoted or forwarded thread, or a signature.
 _THREAD_START = re.compile(
@@ -163,7 +163,8 @@ class Retrieval:
 
 def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) -> Retrieval:
     """Each question of the inquiry searched across the knowledge base; the articles that answer
-    it (score >= settings.KB_MIN_RANK; a second one only when close to the first) with their
+    it (score >= settings.KB_MIN_RANK; a second one only when close to the first and its passage
+    alone covers that much of the question) with their
     best passage, the questions none answers, and one citation per article used."""
     result = Retrieval(questions=split_questions(subject, body))
     cited: dict[str, dict[str, Any]] = {}
@@ -178,8 +179,10 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
             result.unanswered.append(question)
             continue
         weights = kb_search.idfs(found)
-        for hit in hits:
-            passage, _ = _passage(found, weights, hit["body"])
+        for n, hit in enumerate(hits):
+            passage, covered = _passage(found, weights, hit["body"])
+            if n and covered < settings.KB_MIN_RANK:
+                continue  # a second article whose sentences say little of the question
             answer = {"question": question, "slug": hit["slug"], "title": hit["title"], "passage": passage,
                       "score": hit["rank"]}
             result.answers.append(answer)
