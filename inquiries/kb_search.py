@@ -4,7 +4,8 @@ correction, scored as the share of the question an article covers.
 A question becomes a list of *concepts* (`concepts`): each of its words (PostgreSQL's english
 stemmer, stop words and filler such as "please" or "wonder" dropped), except that the phrases of
 one synonym group (inquiries/data/kb_synonyms.txt: "sso|single sign-on|saml|…") found in the
-question make one concept that any phrase of the group satisfies. A word the knowledge base does
+question make one concept that any phrase of the group satisfies (the question's own phrase
+fully, another phrase of the group `SYNONYM_WEIGHT`; longer phrases claim their words first). A word the knowledge base does
 not contain is corrected to its vocabulary's most similar word (pg_trgm `similarity` ≥
 `MIN_SIMILARITY` on the stems: "complience" finds "compliance"); the correction counts with its
 similarity as its weight.

@@ -164,8 +164,9 @@ class Retrieval:
 def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) -> Retrieval:
     """Each question of the inquiry searched across the knowledge base; the articles that answer
     it (score >= settings.KB_MIN_RANK; a second one only when close to the first and its passage
-    alone covers that much of the question) with their
-    best passage, the questions none answers, and one citation per article used."""
+    alone covers that much of the question) with their best passage, the questions none answers,
+    and one citation per article used (its best-scoring passage). Grounding a reply
+    (orchestration/reply_safety.py `context_texts`) takes the citations' slugs."""
     result = Retrieval(questions=split_questions(subject, body))
     cited: dict[str, dict[str, Any]] = {}
     for question in result.questions:
