@@ -297,8 +297,10 @@ ESCALATIONS_PER_SENDER_OPEN = env.int("ESCALATIONS_PER_SENDER_OPEN", default=5)
 # Lead tiers from the score (orchestration/policy.py): hot >= LEAD_HOT_SCORE, warm >= LEAD_WARM_SCORE.
 LEAD_HOT_SCORE = env.int("LEAD_HOT_SCORE", default=60)
 LEAD_WARM_SCORE = env.int("LEAD_WARM_SCORE", default=30)
-# The FAQ agent answers only from an article that matches at least this well (ts_rank).
-KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.2)
+# The FAQ agent answers only from an article that matches at least this well: the idf-weighted
+# share of the question's terms the article contains, in [0, 1] (inquiries/kb_search.py; it was
+# ts_rank, default 0.2). 0.35 from bench/retrieval.py (docs/benchmarks.md, "Knowledge-base retrieval").
+KB_MIN_RANK = env.float("KB_MIN_RANK", default=0.35)
 COMPANY_NAME = env.str("COMPANY_NAME", default="AutoFlow")
 # What an automatic reply may name besides the knowledge base (orchestration/reply_safety.py).
 COMPANY_WEBSITE = env.str("COMPANY_WEBSITE", default="")

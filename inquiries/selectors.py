@@ -131,26 +131,13 @@ def contact_prior_inquiries(*, email: str, exclude_run_id=None) -> int:
     return max(row[0], 0) if row else 0
 
 
-# The query is the inquiry's own lexemes joined with OR: PostgreSQL stems them and drops stop
-# words, and ts_rank weighs title and keywords (A) above the body (B).
-_KB_SQL = """
-SELECT a.slug, a.title, a.body, ts_rank(a.search_vector, q.query) AS rank
-FROM inquiries_knowledgearticle a,
-     (SELECT to_tsquery('english', array_to_string(tsvector_to_array(to_tsvector('english', %s)), ' | ')) AS query) q
-WHERE a.is_published AND q.query <> ''::tsquery AND a.search_vector @@ q.query
-ORDER BY rank DESC, a.title
-LIMIT %s
-"""
-
-
 def knowledge_search(*, text: str, limit: int = 3) -> list[dict[str, Any]]:
-    """Published knowledge-base articles matching the text, best first, with their rank."""
-    if not text.strip():
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(_KB_SQL, [text[:5000], limit])
-        return [{"slug": slug, "title": title, "body": body, "rank": round(float(rank), 4)}
-                for slug, title, body, rank in cursor.fetchall()]
+    """Published knowledge-base articles matching the text, best first, with their rank: the
+    idf-weighted share of the text's terms the article contains, in [0, 1], synonyms and
+    misspellings included (inquiries/kb_search.py). `settings.KB_MIN_RANK` is on this scale."""
+    from . import kb_search
+
+    return kb_search.search(text, limit=limit)
 
 
 # --- Console reads -----------------------------------------------------------------------------------
