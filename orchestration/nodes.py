@@ -57,6 +57,23 @@ def _knowledge(ctx: RunContext) -> retrieval.Retrieval:
     return retrieval.answer_questions(ctx.inquiry.subject, ctx.inquiry.body)
 
 
+def _articles(found: retrieval.Retrieval) -> list[dict[str, str]]:
+    """The cited articles as the engine's FAQ answer reads them: each one's answering passages."""
+    passages: dict[str, list[str]] = {}
+    titles = {c["slug"]: c["title"] for c in found.citations}
+    for answer in found.answers:
+        if answer["passage"] not in passages.setdefault(answer["slug"], []):
+            passages[answer["slug"]].append(answer["passage"])
+    return [{"slug": slug, "title": titles.get(slug, slug), "body": " ".join(texts)} for slug, texts in passages.items()]
+
+
+def _summary(found: retrieval.Retrieval) -> str:
+    if not found.answers and not found.unanswered:
+        return ""
+    return (f"; {len(found.answers)} question(s) answered from the knowledge base"
+            + (f", {len(found.unanswered)} not" if found.unanswered else ""))
+
+
 def _knowledge_update(found: retrieval.Retrieval) -> dict[str, Any]:
     return {"kb_articles": [c["slug"] for c in found.citations], "answers": found.answers,
             "unanswered": found.unanswered}
@@ -67,7 +84,7 @@ def faq_node(state: AgentState, ctx: RunContext) -> StepResult:
     """Answer each of the inquiry's questions from the knowledge base (the passages that answer);
     escalate when a question has no answer."""
     found = _knowledge(ctx)
-    articles = retrieval.articles_of(found)
+    articles = _articles(found)
     outcome = ctx.engine.answer_faq(**inquiry_text(ctx), articles=articles)
     answer = outcome.value
     answered = answer.answerable and bool(answer.answer.strip())
@@ -108,7 +125,7 @@ def lead_node(state: AgentState, ctx: RunContext) -> StepResult:
     return StepResult(
         update={"lead_score": scored.score, "lead_tier": scored.tier, "seats": seats, **_knowledge_update(found),
                 "fallbacks": fallbacks(state, outcome, "lead_node")},
-        action=f"Lead scored {scored.score} ({scored.tier})" + retrieval.summary(found),
+        action=f"Lead scored {scored.score} ({scored.tier})" + _summary(found),
         output=", ".join(f"{k} +{v}" for k, v in scored.points.items()) or "no buying signals",
         outcome=outcome, details={"signals": signals, "answers": found.answers, "unanswered": found.unanswered},
         run_fields={"lead_score": scored.score, "lead_tier": scored.tier, "citations": found.citations},
@@ -134,7 +151,7 @@ def support_node(state: AgentState, ctx: RunContext) -> StepResult:
         update={"severity": str(severity), "support_summary": outcome.value.summary, **_knowledge_update(found),
                 "escalation_reasons": policy.stored(reasons),
                 "fallbacks": fallbacks(state, outcome, "support_node")},
-        action=f"Severity {severity}" + retrieval.summary(found), output=outcome.value.summary, outcome=outcome,
+        action=f"Severity {severity}" + _summary(found), output=outcome.value.summary, outcome=outcome,
         details={"answers": found.answers, "unanswered": found.unanswered},
         run_fields={"severity": str(severity), "citations": found.citations},
     )

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inquiries', '0011_outboundemail_retries_throttles'),
+        ('inquiries', '0013_productname'),
     ]
 
     operations = [
