@@ -166,7 +166,10 @@ def score(case: Case, state: dict[str, Any], report: GateReport) -> None:
     counts["n"] += 1
     for metric in ("family", "escalation", "reply_language"):
         counts[metric] += got.get(metric, False)
-    missed = [metric for metric, ok in got.items() if not ok]
+    seen = {"family": family, "intent": state.get("intent", ""), "escalation": ",".join(sorted(fired)) or "none",
+            "rules": ",".join(sorted(fired)) or "none", "language": state.get("language") or "?",
+            "sentiment": state.get("sentiment", ""), "sentiment_band": state.get("sentiment", "")}
+    missed = [f"{metric} ({seen[metric]})" if metric in seen else metric for metric, ok in got.items() if not ok]
     if missed:
         report.failures.append((case.id, missed))
 

@@ -17,7 +17,15 @@ from typing import Any
 
 from django.conf import settings
 
-from inquiries.models import ConfidenceBand, Family, Intent, LeadTier, LLMBackend, Sentiment, Severity
+from inquiries.models import (
+    ConfidenceBand,
+    Family,
+    Intent,
+    LeadTier,
+    LLMBackend,
+    Sentiment,
+    Severity,
+)
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
     and one citation per article used (its best-scoring passage). Grounding a reply
     (orchestration/reply_safety.py `context_texts`) takes the citations' slugs."""
     result = Retrieval(questions=split_questions(subject, body))
+    context = _clip(f"{subject}\n{_own_text(body)}".strip())
     cited: dict[str, dict[str, Any]] = {}
     for question in result.questions:
         found = kb_search.concepts(question)
@@ -175,6 +176,12 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
             found = kb_search.concepts(f"{subject}\n{question}")  # "Do you support it?" needs its subject
         hits = [h for h in kb_search.search(question, limit=limit_per_question, found=found)
                 if h["rank"] >= settings.KB_MIN_RANK]
+        if not hits and context and context != question:
+            # "How long does it usually take?" after "our refund has not arrived": the question
+            # alone says too little; searched with the sentences around it, it may be answered.
+            found = kb_search.concepts(context)
+            hits = [h for h in kb_search.search(context, limit=limit_per_question, found=found)
+                    if h["rank"] >= settings.KB_MIN_RANK]
         hits = [h for h in hits if h["rank"] >= SECOND_ARTICLE_SHARE * hits[0]["rank"]]
         if not hits:
             result.unanswered.append(question)

@@ -147,18 +147,25 @@ def reply_language(language: str) -> str:
     return code if code in TEMPLATES and code in enabled else "en"
 
 
+def _quoted(question: str) -> str:
+    """A question as the reply quotes it: safe (core/text_safety.py), with an ellipsis when cut."""
+    shown = safe_subject(question)
+    return shown + "\u2026" if shown and len(shown) < len(" ".join(question.split())) else shown
+
+
 def _other_questions(t: dict[str, str], answers, unanswered) -> list[str]:
     """Paragraphs for the inquiry's other questions: each answered one under a lead-in with the
     article's passage quoted verbatim, then those a colleague will follow up on."""
-    paragraphs = []
+    paragraphs, seen = [], set()
     for answer in list(answers or ())[:MAX_EXTRA_QUESTIONS]:
         passage = str(answer.get("passage") or "").strip()
-        if not passage:
+        if not passage or answer.get("question") in seen:  # one article's passage per question
             continue
-        question = safe_subject(str(answer.get("question") or "")) or safe_subject(str(answer.get("title") or ""))
+        seen.add(answer.get("question"))
+        question = _quoted(str(answer.get("question") or "")) or safe_subject(str(answer.get("title") or ""))
         title = safe_subject(str(answer.get("title") or "")) or question
         paragraphs.append(t["also_asked"].format(question=question, title=title) + "\n" + passage)
-    open_questions = [q for q in (safe_subject(str(q)) for q in list(unanswered or ())[:MAX_EXTRA_QUESTIONS]) if q]
+    open_questions = [q for q in (_quoted(str(q)) for q in list(unanswered or ())[:MAX_EXTRA_QUESTIONS]) if q]
     if len(open_questions) == 1:
         paragraphs.append(t["follow_up_one"].format(question=open_questions[0]))
     elif open_questions:
