@@ -289,7 +289,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440)
 # Confidence bands of a classification: low under ESCALATION_CONFIDENCE_THRESHOLD (a human decides),
 # high from CONFIDENCE_BAND_HIGH, medium between (docs/workflow.md, "Confidence bands").
 ESCALATION_CONFIDENCE_THRESHOLD = env.float("ESCALATION_CONFIDENCE_THRESHOLD", default=0.6)
-CONFIDENCE_BAND_HIGH = env.float("CONFIDENCE_BAND_HIGH", default=0.85)
+CONFIDENCE_BAND_HIGH = env.float("CONFIDENCE_BAND_HIGH", default=0.9)
 # A very negative support inquiry goes to a human (rule negative_sentiment).
 NEGATIVE_SENTIMENT_ESCALATES = env.bool("NEGATIVE_SENTIMENT_ESCALATES", default=True)
 # A sender's open escalations in the queue; beyond, new ones join the oldest (a flood reaches no human).
