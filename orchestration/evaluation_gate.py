@@ -4,7 +4,8 @@ and the outcome is scored against what the case expects:
 
 - routing: the family and, where given, the fine intent;
 - the escalation decision, and the rules that must fire;
-- the language and the sentiment (exact, and its band: negative / neutral / positive);
+- the language and the sentiment (exact, and its band: negative / neutral / positive; on the
+  built-in engine, which reads sentiment in English only, other languages are left out);
 - the reply: it contains every listed fact, names nothing its context does not (the grounding
   check of orchestration/reply_safety.py), and is written in the sender's language (English when
   the built-in engine has no templates for it).
@@ -144,8 +145,12 @@ def score(case: Case, state: dict[str, Any], report: GateReport) -> None:
         got["rules"] = set(expect["rules"]) <= fired
     if expect.get("language"):
         got["language"] = state.get("language") == expect["language"]
-    if expect.get("sentiment"):
-        sentiment = state.get("sentiment") or "unknown"
+    sentiment = state.get("sentiment") or "unknown"
+    # The built-in engine reads sentiment in English only (docs/workflow.md): elsewhere its
+    # "unknown" is the documented answer, not a miss, and the case is left out of both rates.
+    reads_sentiment = not (report.backend == LLMBackend.BUILTIN and sentiment == "unknown"
+                           and (expect.get("language") or "en") != "en")
+    if expect.get("sentiment") and reads_sentiment:
         got["sentiment"] = sentiment == expect["sentiment"]
         got["sentiment_band"] = SENTIMENT_BAND.get(sentiment) == SENTIMENT_BAND.get(expect["sentiment"])
     reply = state.get("draft") or ""

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from inquiries import kb_search
 MAX_QUESTIONS = 6
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGE_SENTENCES = 3
+MAX_ARTICLE_SENTENCES = 12  # sentences of an article a passage is chosen from (220 combinations)
 EXTRA_SENTENCE_COST = 0.12  # a longer passage must cover this much more of the question
 SECOND_ARTICLE_SHARE = 0.9  # a question's second article counts when it scores this share of the first
 
@@ -132,22 +134,29 @@ def _field(article: Any, name: str) -> str:
 
 
 def _passage(found: list[kb_search.Concept], weights: list[float], body: str) -> tuple[str, float]:
-    spans = _spans(body)
+    """The article's one to three sentences (in the article's order, not necessarily adjacent:
+    "Growth costs $79 …" and "Paying annually saves 15% …" answer "Growth per year?" together)
+    that cover the question best; each further sentence must add EXTRA_SENTENCE_COST of cover."""
+    spans = _spans(body)[:MAX_ARTICLE_SENTENCES]
     if not spans:
         return body.strip(), 0.0
-    windows = [(i, j) for i in range(len(spans)) for j in range(i, min(i + MAX_PASSAGE_SENTENCES, len(spans)))]
-    scores = kb_search.coverage(found, weights, [body[spans[i][0]:spans[j][1]] for i, j in windows])
-    best, best_value = windows[0], float("-inf")
-    for (i, j), score in zip(windows, scores, strict=True):
-        value = score - EXTRA_SENTENCE_COST * (j - i)
-        if value > best_value + 1e-9:
-            best, best_value = (i, j), value
-    i, j = best
-    return body[spans[i][0]:spans[j][1]], max(best_value, 0.0)
+    sentences = [body[start:end] for start, end in spans]
+    choices = [combo for size in range(1, MAX_PASSAGE_SENTENCES + 1)
+               for combo in itertools.combinations(range(len(spans)), size)]
+    scores = kb_search.coverage(found, weights, [" ".join(sentences[i] for i in combo) for combo in choices])
+    alone = dict(zip(range(len(spans)), scores, strict=False))  # the single sentences come first
+    best, best_value = choices[0], (float("-inf"), 0.0)
+    for combo, score in zip(choices, scores, strict=True):
+        # Ties go to the sentences that say most on their own: "Growth costs $79 …" over "Starter
+        # costs $29 …" when "annually … Starter and Growth" completes either.
+        value = (round(score - EXTRA_SENTENCE_COST * (len(combo) - 1), 9), sum(alone[i] for i in combo))
+        if value > best_value:
+            best, best_value = combo, value
+    return " ".join(sentences[i] for i in best), max(best_value[0], 0.0)
 
 
 def best_passage(question: str, article: Any) -> str:
-    """The 1-3 consecutive sentences of the article (a dict or a KnowledgeArticle) that answer
+    """The 1-3 sentences of the article (a dict or a KnowledgeArticle) that answer
     the question best, verbatim from its body."""
     found = kb_search.concepts(question)
     return _passage(found, kb_search.idfs(found), _field(article, "body"))[0]
@@ -168,7 +177,6 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
     and one citation per article used (its best-scoring passage). Grounding a reply
     (orchestration/reply_safety.py `context_texts`) takes the citations' slugs."""
     result = Retrieval(questions=split_questions(subject, body))
-    context = _clip(f"{subject}\n{_own_text(body)}".strip())
     cited: dict[str, dict[str, Any]] = {}
     for question in result.questions:
         found = kb_search.concepts(question)
@@ -176,12 +184,6 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
             found = kb_search.concepts(f"{subject}\n{question}")  # "Do you support it?" needs its subject
         hits = [h for h in kb_search.search(question, limit=limit_per_question, found=found)
                 if h["rank"] >= settings.KB_MIN_RANK]
-        if not hits and context and context != question:
-            # "How long does it usually take?" after "our refund has not arrived": the question
-            # alone says too little; searched with the sentences around it, it may be answered.
-            found = kb_search.concepts(context)
-            hits = [h for h in kb_search.search(context, limit=limit_per_question, found=found)
-                    if h["rank"] >= settings.KB_MIN_RANK]
         hits = [h for h in hits if h["rank"] >= SECOND_ARTICLE_SHARE * hits[0]["rank"]]
         if not hits:
             result.unanswered.append(question)
