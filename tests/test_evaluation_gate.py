@@ -47,9 +47,11 @@ def test_the_built_in_engine_passes_the_gate_and_the_dry_run_stores_nothing():
     load_knowledge_base()
     summary, failed = _gate(str(GOLDEN), *_floors())
     assert failed == "", failed
-    assert summary["passed"] is True and summary["backend"] == "builtin"
+    assert summary["passed"] is True
+    assert summary["backend"] == "builtin"
     assert summary["n"] == len(read_cases(GOLDEN))
-    assert Run.objects.count() == 0 and OutboundEmail.objects.count() == 0
+    assert Run.objects.count() == 0
+    assert OutboundEmail.objects.count() == 0
 
 
 def test_a_worse_triage_fails_the_gate(monkeypatch):
@@ -61,7 +63,8 @@ def test_a_worse_triage_fails_the_gate(monkeypatch):
     monkeypatch.setattr(builtin, "classify", lambda subject, body: Classification(intent="faq", confidence=0.95))
     summary, failed = _gate(str(GOLDEN), *_floors())
     assert summary["passed"] is False
-    assert "family" in failed and summary["family"] < FLOORS["family"]
+    assert "family" in failed
+    assert summary["family"] < FLOORS["family"]
 
 
 def test_a_threshold_over_the_score_fails_and_names_the_metric(tmp_path):
@@ -69,7 +72,8 @@ def test_a_threshold_over_the_score_fails_and_names_the_metric(tmp_path):
     golden = tmp_path / "two.jsonl"
     golden.write_text("\n".join(GOLDEN.read_text(encoding="utf-8").splitlines()[:2]) + "\n", encoding="utf-8")
     summary, failed = _gate(str(golden), "--min-grounded", "1.01")
-    assert summary["n"] == 2 and summary["passed"] is False
+    assert summary["n"] == 2
+    assert summary["passed"] is False
     assert "grounded" in failed
 
 
@@ -85,5 +89,6 @@ def test_the_ollama_engine_is_wired_through_the_gate(settings):
     what counts is that every case went through the model over HTTP."""
     with fake_ollama_engine(settings) as server:
         summary, _ = _gate(str(GOLDEN), "--backend", "ollama")
-        assert summary["backend"] == "ollama" and summary["n"] == len(read_cases(GOLDEN))
-        assert server.chat_count() >= 2 * summary["n"]  # a classification and a reply at least, per case
+        assert summary["backend"] == "ollama"
+        assert summary["n"] == len(read_cases(GOLDEN))
+        assert server.chat_count >= 2 * summary["n"]  # a classification and a reply at least, per case

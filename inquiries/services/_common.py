@@ -21,6 +21,7 @@ logger = logging.getLogger("inquiries.services")
 RUN_STEP_FIELDS = frozenset({
     "intent", "intent_confidence", "severity", "lead_score", "lead_tier", "escalate", "escalation_reason",
     "escalation_reasons", "handoff_summary", "draft_response", "final_response", "joined_escalation_id",
+    "confidence_band", "language", "language_confidence", "sentiment", "entities", "citations",
 })
 
 

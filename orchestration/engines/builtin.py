@@ -8,7 +8,7 @@ import re
 from django.conf import settings
 
 from core import cpu_budget
-from core.text_safety import safe_first_name, safe_subject
+from core.text_safety import SUBJECT_MAX, safe_first_name, safe_subject
 from inquiries.models import INTENT_FAMILY, Family, Intent, Severity
 
 from .classifier import get_classifier
@@ -150,7 +150,7 @@ def reply_language(language: str) -> str:
 def _quoted(question: str) -> str:
     """A question as the reply quotes it: safe (core/text_safety.py), with an ellipsis when cut."""
     shown = safe_subject(question)
-    return shown + "\u2026" if shown and len(shown) < len(" ".join(question.split())) else shown
+    return shown + "\u2026" if shown and len(" ".join(question.split())) > SUBJECT_MAX else shown
 
 
 def _other_questions(t: dict[str, str], answers, unanswered) -> list[str]:
