@@ -218,47 +218,53 @@ def test_new_runs_appear_at_the_top_of_the_history_live(page, console):
     shot(page, "history-live")
 
 
-TRIAGE_SQL = """
-UPDATE inquiries_run SET intent_confidence = 0.72, confidence_band = 'medium', language = 'de',
-    language_confidence = 0.93, sentiment = 'very_negative', entities = %s::jsonb, citations = %s::jsonb
-WHERE id = %s
-"""
+TRIAGE_BODY = ("We were charged twice for invoice INV-2024-0042: $49 per seat for 12 seats on Growth. This is "
+               "unacceptable and frankly ridiculous. Also, are you SOC 2 compliant? Our auditor asks. "
+               "Reply to billing@studio.example.")
 
 
 def test_the_run_page_shows_the_triage(page, console):
-    """A run read as German, very negative, with entities and a cited article: the run page shows
-    each of them, the URL and the e-mail address as plain text."""
-    import json
-
-    run_id = submit_and_wait(page, "billing")
-    entities = {"order_numbers": [{"kind": "invoice", "value": "INV-2024-0042"}],
-                "amounts": [{"value": 49.0, "currency": "EUR", "text": "49,00 €"}], "seats": [12],
-                "products": ["Growth plan"], "urls": ["https://pay.example/invoice/42"],
-                "emails": ["buchhaltung@studio.example"]}
-    citations = [{"slug": "refund-policy", "title": "Refund policy",
-                  "passage": "Duplicate charges are refunded in full to the original payment method."}]
-    console.sql(TRIAGE_SQL, [json.dumps(entities), json.dumps(citations), run_id])
+    """An inquiry submitted in the console and run by the worker: the run page shows what the
+    triage read (language, sentiment, band, entities) and the knowledge-base passage the run
+    cited; the URL-like and e-mail entities stay plain text."""
+    # This once, the model says the passages found answer the inquiry (the module's default: they do not).
+    httpx.post(f"{console.ollama_url}/_fake/mode", timeout=5, json={"answers": {"answerable": {
+        "answerable": True, "answer": "We are SOC 2 Type II certified."}}}).raise_for_status()
+    try:
+        page.goto("/console/submit/?preset=billing")
+        page.fill("#id_subject", "Charged twice, and a compliance question")
+        page.fill("#id_body", TRIAGE_BODY)
+        page.click("#submit-form button[type=submit]")
+        page.wait_for_url("**/console/runs/*/")
+        page.wait_for_selector("#run-status:has-text('Escalated'), #run-status:has-text('Completed')",
+                               timeout=60_000)
+    finally:
+        httpx.post(f"{console.ollama_url}/_fake/mode", timeout=5, json={"answers": {"answerable": {
+            "answerable": False, "answer": ""}}}).raise_for_status()
+    run_id = page.url.rstrip("/").rsplit("/", 1)[1]
     page.reload()
     page.wait_for_selector("#run-sentiment")
 
-    assert page.inner_text("#run-band") == "medium confidence"
-    assert page.inner_text("#run-language") == "de German (0.93)"
-    assert page.inner_text("#run-sentiment") == "Very negative"
+    assert page.inner_text("#run-band") == "high confidence"  # the fake model's 0.93 (CONFIDENCE_BAND_HIGH 0.9)
+    assert page.inner_text("#run-language").startswith("en English")
+    assert page.inner_text("#run-sentiment") in ("Negative", "Very negative")  # VADER: the fake gives none
     entities_text = page.inner_text("#run-entities")
-    for text in ("invoice: INV-2024-0042", "49,00 €", "12", "Growth plan", "https://pay.example/invoice/42",
-                 "buchhaltung@studio.example"):
+    for text in ("invoice: INV-2024-0042", "$49", "12", "Growth", "billing@studio.example"):
         assert text in entities_text, text
     assert page.locator("#run-entities a").count() == 0  # untrusted: never a link
-    assert "Refund policy" in page.inner_text("#citations")
-    assert "Duplicate charges are refunded in full" in page.inner_text("#citations blockquote")
+    assert "Security and compliance" in page.inner_text("#citations")
+    assert "SOC 2" in page.inner_text("#citations")
+    assert page.locator("#citations blockquote").count() >= 1  # the passage is quoted
     assert page.locator("#run-sentiment").evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
     shot(page, "run-triage")
-    page.goto("/console/runs/?language=de&band=medium")
+    page.goto("/console/runs/?language=en&band=high")
     assert page.locator(f"#run-{run_id}").count() == 1
+    page.goto("/console/runs/?language=de")
+    assert page.locator(f"#run-{run_id}").count() == 0
     shot(page, "history-triage")
     page.goto("/console/")
-    assert "de German" in page.inner_text("#language-mix")
-    assert "medium" in page.inner_text("#band-mix")
+    assert "en English" in page.inner_text("#language-mix")
+    assert "high" in page.inner_text("#band-mix")
     shot(page, "overview-triage")
 
 

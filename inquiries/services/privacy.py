@@ -153,7 +153,9 @@ def _erase_runs(runs: list[Run], needles: list[str]) -> dict[str, int]:
             escalation_reasons=reasons, escalation_reason="; ".join(f"{r['rule']}: {ERASED}" for r in reasons),
             handoff_summary=ERASED if run.handoff_summary else "", draft_response=ERASED if run.draft_response else "",
             final_response=ERASED if run.final_response else "", error=ERASED if run.error else "",
-            resolution_note=ERASED if run.resolution_note else "", updated_at=timezone.now())
+            resolution_note=ERASED if run.resolution_note else "",
+            entities={},  # read from the inquiry: numbers, amounts, links, addresses (citations are ours)
+            updated_at=timezone.now())
     steps = RunStep.objects.filter(run_id__in=run_ids)
     for step_id, action in steps.values_list("pk", "action"):
         if _mentions(action, needles):
