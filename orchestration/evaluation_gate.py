@@ -158,9 +158,10 @@ def score(case: Case, state: dict[str, Any], report: GateReport) -> None:
         lowered = reply.lower()
         if expect.get("facts"):
             got["facts"] = all(fact.lower() in lowered for fact in expect["facts"])
+        entities = state.get("entities") or {}
         got["grounded"] = not reply_safety.grounding_failures(reply, lambda: reply_safety.context_texts(
             slugs=state.get("kb_articles") or [], sender_email=case.sender_email,
-            facts=reply_safety.entity_facts(state.get("entities") or {})))
+            facts=reply_safety.entity_facts(entities)), literals=reply_safety.entity_literals(entities))
         language = expect.get("language") or "en"
         wanted = language if (report.backend == LLMBackend.OLLAMA or language in settings.REPLY_LANGUAGES) else "en"
         got["reply_language"] = detect_language(reply).code == wanted

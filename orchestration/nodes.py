@@ -12,7 +12,7 @@ from inquiries.models import INTENT_FAMILY, Family, LLMBackend, Severity
 
 from . import policy, reply_safety, retrieval
 from .analysis import read_inquiry
-from .engines import builtin
+from .engines import builtin, prompts
 from .handoff import handoff_summary
 from .steps import AgentState, RunContext, StepResult, fallbacks, inquiry_text, node
 
@@ -34,7 +34,7 @@ def classify_intent(state: AgentState, ctx: RunContext) -> StepResult:
                                             fallback_failure=outcome.failure if outcome.fallback else "")
     reasons += policy.injection_reasons(reply_safety.injection_signals(inquiry.subject, inquiry.body))
     reasons += policy.language_reasons(language=read.language, backend=ctx.engine.backend,
-                                       reply_languages=settings.REPLY_LANGUAGES)
+                                       builtin_writes_it=builtin.reply_language(read.language) == read.language)
     reasons += policy.sentiment_reasons(sentiment=read.sentiment, family=family)
     severity = value.severity if family == Family.SUPPORT else ""
     return StepResult(
@@ -166,10 +166,13 @@ def _reply_context(state: AgentState) -> tuple[str, dict[str, Any]]:
         facts.append(f"Answer from our knowledge base: {state['faq_answer']}")
     answers = [] if state.get("family") == Family.FAQ else list(state.get("answers") or [])
     for answer in answers:
-        facts.append(f"The sender also asked: {answer['question']} Our knowledge base says: {answer['passage']}")
+        facts.append(f"The sender also asked {prompts.quoted(answer['question'])}. Our knowledge base says: "
+                     f"{answer['passage']}")
     for question in state.get("unanswered") or []:
-        facts.append(f"No article answers: {question} (say a colleague will follow up on it)")
-    facts += [f"Stated in the inquiry: {fact}" for fact in reply_safety.entity_facts(state.get("entities") or {})]
+        facts.append(f"No article answers {prompts.quoted(question)}: say a colleague will follow up on it")
+    entities = state.get("entities") or {}
+    facts += [f"Stated in the inquiry: {fact}"
+              for fact in reply_safety.entity_literals(entities) + reply_safety.entity_facts(entities)]
     if state.get("lead_tier"):
         facts.append(f"Lead tier: {state['lead_tier']} (hot: sales calls today; warm: within one business day)")
     if state.get("seats", -1) > 0:
@@ -193,12 +196,14 @@ def synthesize_response_node(state: AgentState, ctx: RunContext) -> StepResult:
     context, args = _reply_context(state)
     outcome = ctx.engine.draft_reply(**inquiry_text(ctx), intent=state["intent"], context=context, template_args=args)
     body = outcome.value.body.strip()
+    entities = state.get("entities") or {}
     failures = reply_safety.grounding_failures(body, lambda: reply_safety.context_texts(
         slugs=state.get("kb_articles") or [], sender_email=ctx.inquiry.sender_email,
-        facts=reply_safety.entity_facts(state.get("entities") or {})))
+        facts=reply_safety.entity_facts(entities)), literals=reply_safety.entity_literals(entities))
     # An Ollama run whose draft fell back to the built-in engine: in English, if the templates lack the language.
+    language = state.get("language", "")
     held = policy.grounding_reasons(failures) + (policy.language_reasons(
-        language=state.get("language", ""), backend=outcome.backend, reply_languages=settings.REPLY_LANGUAGES)
+        language=language, backend=outcome.backend, builtin_writes_it=builtin.reply_language(language) == language)
         if outcome.fallback else [])
     if held:
         reasons = policy.reasons_of(state) + held

@@ -166,10 +166,10 @@ def classification_reasons(*, confidence: float, fallback_failure: str) -> list[
     return reasons
 
 
-def language_reasons(*, language: str, backend: str, reply_languages: Iterable[str]) -> list[Reason]:
-    """The built-in engine writes only the languages it has templates for; any other detected
-    language goes to a human (Ollama writes in the sender's language)."""
-    if backend == LLMBackend.BUILTIN and language and language not in reply_languages:
+def language_reasons(*, language: str, backend: str, builtin_writes_it: bool) -> list[Reason]:
+    """The built-in engine writes only the languages it has templates for (and REPLY_LANGUAGES
+    enables); any other detected language goes to a human (Ollama writes in the sender's language)."""
+    if backend == LLMBackend.BUILTIN and language and not builtin_writes_it:
         return [reason(LANGUAGE_UNSUPPORTED, f"language {language}; the draft is in English")]
     return []
 

@@ -33,7 +33,7 @@ INJECTION_PATTERNS: dict[str, re.Pattern] = {
         r"developer|assistant|ai|bot|model)|pretend\s{1,5}(?:to\s{1,5}be|you\s{1,5}are)|(?:admin|developer|god|"
         r"debug)\s{1,5}mode|new\s{1,5}instructions|priority\s{1,5}override)\b"),
     "role marker": re.compile(r"(?im)^[ \t#>*]{0,10}(?:system|assistant|developer)\s{0,5}:"),
-    "fake delimiter": re.compile(r"(?i)</?\s{0,5}(?:inquiry|system|instructions?|prompt)\s{0,5}>"),
+    "fake delimiter": re.compile(r"(?i)</?\s{0,5}(?:inquiry|context|articles|system|instructions?|prompt)\s{0,5}>"),
     "asks for our instructions": re.compile(
         r"(?i)\b(?:print|reveal|show|repeat|output|tell\s{1,5}me)\b" + _GAP
         + r"\b(?:system\s{1,5}prompt|your\s{1,5}(?:instructions|rules|prompt))\b"),
@@ -117,14 +117,21 @@ def company_context() -> str:
 
 
 def entity_facts(entities: Mapping[str, Any]) -> list[str]:
-    """The entities of an inquiry that a reply may repeat: its order, invoice and ticket numbers,
-    amounts, seat counts and products. Not its links and addresses: a reply that repeats a link
-    the sender planted is what the grounding check exists to hold."""
-    facts = [f"{ref.get('kind', 'reference')} {ref.get('value', '')}" for ref in entities.get("order_numbers") or []]
-    facts += [str(amount.get("text", "")) for amount in entities.get("amounts") or []]
+    """The entities of an inquiry a reply may repeat as facts: the amounts, seat counts and
+    products the sender named. Not links and addresses (a reply that repeats a link the sender
+    planted is what this check exists to hold), and not reference numbers as facts: a reference's
+    digits would vouch for any phone number with the same digits (`entity_literals`)."""
+    facts = [str(amount.get("text", "")) for amount in entities.get("amounts") or []]
     facts += [f"{n} seats" for n in entities.get("seats") or []]
     facts += [str(p) for p in entities.get("products") or []]
     return [fact for fact in facts if fact.strip()]
+
+
+def entity_literals(entities: Mapping[str, Any]) -> list[str]:
+    """The order, invoice and ticket numbers the sender named, exactly as written: a reply may
+    repeat them as they are ("INV-2024-0042"), and only so (`grounding_failures`)."""
+    values = (str(ref.get("value", "")) for ref in entities.get("order_numbers") or [])
+    return [value for value in values if len(value) >= 5]
 
 
 def context_texts(*, slugs: list[str], sender_email: str, facts: Iterable[str] = ()) -> list[str]:
@@ -133,9 +140,13 @@ def context_texts(*, slugs: list[str], sender_email: str, facts: Iterable[str] =
     return [*selectors.knowledge_bodies(slugs=slugs), company_context(), sender_email, *facts]
 
 
-def grounding_failures(reply: str, context: Callable[[], Iterable[str]]) -> list[Token]:
+def grounding_failures(reply: str, context: Callable[[], Iterable[str]], *, literals: Iterable[str] = ()) -> list[Token]:
     """The reply's facts that the context does not contain (empty: the reply is grounded). The
-    context is read only when the reply names something (most replies name nothing)."""
+    context is read only when the reply names something (most replies name nothing). `literals`
+    (the sender's reference numbers) are taken out of the reply first, where written exactly."""
+    for literal in literals:
+        # Whole tokens only: "INV-2024-0042" itself, never the digits inside a longer number.
+        reply = re.sub(rf"(?<![\w+-]){re.escape(literal)}(?![\w-])", " ", reply, flags=re.IGNORECASE)
     claimed = tokens(reply)
     if not claimed:
         return []

@@ -54,12 +54,21 @@ _PRONOUN = re.compile(r"(?i)\b(?:it|this|that|these|those|them|they)\b")
 _ARTICLE_SENTENCE = re.compile(r"(?<=[.!?])[ \t\n]{1,20}(?=[A-Z0-9(\"'$])")
 
 
+def _words_before(text: str, end: int) -> int:
+    return sum(1 for word in text[:end].split() if any(ch.isalpha() for ch in word)) - (
+        1 if _GREETING.match(text[:end].lstrip()) else 0)
+
+
 def _own_text(body: str) -> str:
     """The body without quoted lines, the quoted or forwarded thread, and the signature."""
-    for pattern in (_THREAD_START, _SIGN_OFF):
-        match = pattern.search(body)
-        if match:
-            body = body[:match.start()]
+    match = _THREAD_START.search(body)
+    if match:
+        body = body[:match.start()]
+    # A sign-off ends the message only after some words of the sender's own: in "Hi team,\nThanks!\n
+    # Do you …?" the "Thanks!" is not a signature.
+    match = next((m for m in _SIGN_OFF.finditer(body) if _words_before(body, m.start()) >= 3), None)
+    if match:
+        body = body[:match.start()]
     return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
 
 
@@ -112,6 +121,8 @@ def split_questions(subject: str, body: str) -> list[str]:
                 part += "?"
             if len(part) > 3 and part.lower() not in (q.lower() for q in questions):
                 questions.append(part[0].upper() + part[1:])
+        if len(questions) >= MAX_QUESTIONS:
+            break
     if not questions:
         main = " ".join(sentence for sentence, _ in sentences[:2]) or (subject or "").strip()
         questions = [_clip(main)] if main else []

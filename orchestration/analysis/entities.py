@@ -127,9 +127,9 @@ def _product_pattern(products: tuple[tuple[str, tuple[str, ...]], ...]):
     for name, aliases in products:
         for term in (name, *aliases):
             term = " ".join(str(term).split())[:MAX_ITEM_CHARS]
-            if not term or term.lower() in canonical:
+            if not term or term.casefold() in canonical:
                 continue
-            canonical[term.lower()] = name
+            canonical[term.casefold()] = name
             if " " in term:
                 alternatives.append("(?i:" + re.escape(term).replace(r"\ ", r"\s{1,3}") + ")")
             else:
@@ -145,7 +145,10 @@ def _products(text: str, products) -> list[str]:
     pattern, canonical = _product_pattern(key)
     if pattern is None:
         return []
-    return [canonical[" ".join(m.group(0).split()).lower()] for m in pattern.finditer(text)]
+    # casefold, not lower: a case-insensitive match of "Business" may be written "Buſineſs" or
+    # "STRASSE" for "Straße"; a match whose folded form is still unknown is left out, never an error.
+    found = (canonical.get(" ".join(m.group(0).split()).casefold()) for m in pattern.finditer(text))
+    return [name for name in found if name]
 
 
 def _unique(items: list) -> list:
