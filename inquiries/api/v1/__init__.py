@@ -3,7 +3,7 @@
 from ninja import NinjaAPI
 
 from .errors import register_error_handlers
-from .routers import runs, webhook
+from .routers import runs, stats, webhook
 
 api = NinjaAPI(
     title="AutoFlow API",
@@ -18,3 +18,4 @@ api = NinjaAPI(
 register_error_handlers(api)
 api.add_router("", webhook.router)
 api.add_router("", runs.router)
+api.add_router("", stats.router)

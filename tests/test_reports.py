@@ -1,0 +1,203 @@
+"""Reports (inquiries/reports.py, GET /api/v1/stats, /console/reports/, the history's CSV export)
+against a seeded data set with known answers: runs with fixed timestamps, statuses, escalation
+reasons, e-mails, operator events, fallbacks, bands and languages."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from inquiries import reports
+from inquiries.errors import InvalidRequest
+from inquiries.models import OutboundEmail, RunEvent
+from inquiries.services import api_client_create
+from testutils.factories import make_inquiry, make_run, make_step
+
+pytestmark = pytest.mark.django_db
+
+
+def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+def email(run, *, sent_at, automatic: bool, user=None) -> None:
+    OutboundEmail.objects.create(run=run, to=run.inquiry.sender_email, subject="Re", body="Hello", status="sent",
+                                 sent_at=sent_at, automatic=automatic, approved_by=user, created_at=sent_at)
+
+
+def event(run, type_, when, *, user=None, label="", **data) -> None:
+    RunEvent.objects.create(run=run, type=type_, created_at=when, actor=user, data=data,
+                            actor_label=label or (f"user:{user.get_username()}" if user else "system"))
+
+
+@pytest.fixture
+def seeded(operator):
+    """Week of 2 Nov: A, B (automated), C (escalated, resolved); week of 9 Nov: D (escalated,
+    open), E (error), F (running); G on 20 Nov is outside the range asked."""
+    runs = {}
+    runs["A"] = make_run(created_at=at(2, 10), finished_at=at(2, 10, 0, 20), status="completed", intent="faq",
+                         confidence_band="high", language="en")
+    email(runs["A"], sent_at=at(2, 10, 0, 30), automatic=True)
+    event(runs["A"], "reply_sent", at(2, 10, 0, 30))  # the workflow's: no operator action
+    runs["B"] = make_run(created_at=at(2, 12), finished_at=at(2, 12, 1), status="completed", intent="faq",
+                         confidence_band="high", language="de")
+    email(runs["B"], sent_at=at(2, 12, 1, 30), automatic=True)
+    event(runs["B"], "fallback", at(2, 12, 0, 10), node="classify_intent")
+    runs["C"] = make_run(
+        inquiry=make_inquiry(subject="=HYPERLINK(\"http://evil.example\")", sender_name="+cmd|' /C calc'!A0"),
+        created_at=at(3, 9), finished_at=at(3, 9, 1), status="escalated", intent="support", confidence_band="low",
+        language="en", escalation_reasons=[{"rule": "low_confidence", "detail": "0.3"},
+                                           {"rule": "high_severity", "detail": "high"}],
+        escalation_reason="low_confidence: 0.3; high_severity: high", resolved_at=at(3, 11), resolved_by=operator)
+    event(runs["C"], "assigned", at(3, 9, 30), user=operator)
+    event(runs["C"], "draft_edited", at(3, 9, 40), user=operator)
+    email(runs["C"], sent_at=at(3, 10), automatic=False, user=operator)
+    event(runs["C"], "reply_sent", at(3, 10), user=operator)
+    event(runs["C"], "resolved", at(3, 11), user=operator)
+    runs["D"] = make_run(created_at=at(9, 8), finished_at=at(9, 8, 1), status="escalated", intent="pricing",
+                         confidence_band="medium", language="en",
+                         escalation_reasons=[{"rule": "low_confidence", "detail": "0.5"}])
+    make_step(run=runs["D"], sequence=1, started_at=at(9, 8), finished_at=at(9, 8, 0, 1),
+              outputs={"fallback": "llm_unavailable"})
+    event(runs["D"], "assigned", at(9, 9), user=operator)
+    event(runs["D"], "note", at(9, 9, 5), user=operator)
+    runs["E"] = make_run(created_at=at(10, 14), finished_at=at(10, 14, 1), status="error")
+    runs["F"] = make_run(created_at=at(11, 15), status="running")
+    runs["G"] = make_run(created_at=at(20, 10), finished_at=at(20, 10, 1), status="completed", intent="faq")
+    event(runs["G"], "assigned", at(20, 11), user=operator)
+    return runs
+
+
+def query(**kwargs):
+    return reports.report_query(since=date(2026, 11, 2), until=date(2026, 11, 15), **kwargs)
+
+
+TOTALS = {
+    "runs": 6, "finished": 5, "automated": 2, "automation_rate": 0.4, "escalated": 2, "escalation_rate": 0.4,
+    "escalation_reasons": {"low_confidence": 2, "high_severity": 1},
+    "first_response": {"responded": 3, "automatic": 2, "operator": 1, "p50_seconds": 90.0, "p90_seconds": 2898.0,
+                       "avg_seconds": 1240.0},
+    "resolution": {"resolved": 1, "open": 1, "p50_seconds": 7200.0, "p90_seconds": 7200.0, "avg_seconds": 7200.0},
+    "operator_actions": {"assigned": 2, "draft_edited": 1, "reply_sent": 1, "resolved": 1, "replayed": 0, "note": 1,
+                         "total": 6},
+    "fallbacks": {"runs": 2, "events": 1},
+}
+
+
+def test_totals_have_the_known_answers(seeded):
+    result = reports.report(query())
+    assert result["totals"] == TOTALS
+    assert (result["since"], result["until"], result["period"]) == (date(2026, 11, 2), date(2026, 11, 15), "day")
+
+
+def test_per_day(seeded):
+    series = reports.report(query(period="day"))["series"]
+    assert [s["start"] for s in series] == [date(2026, 11, d) for d in range(2, 16)]
+    first, second = series[0], series[1]
+    assert (first["runs"], first["automated"], first["automation_rate"], first["escalation_rate"]) == (2, 2, 1.0, 0.0)
+    assert first["first_response"] == {"responded": 2, "automatic": 2, "operator": 0, "p50_seconds": 60.0,
+                                       "p90_seconds": 84.0, "avg_seconds": 60.0}
+    assert first["fallbacks"] == {"runs": 1, "events": 1}
+    assert second["escalation_reasons"] == {"high_severity": 1, "low_confidence": 1}
+    assert second["operator_actions"]["total"] == 4
+    assert second["resolution"]["p50_seconds"] == 7200.0
+    assert series[3]["runs"] == 0
+    assert series[3]["automation_rate"] is None
+    assert sum(s["runs"] for s in series) == 6
+
+
+def test_per_week(seeded):
+    first, second = reports.report(query(period="week"))["series"]
+    assert (first["start"], first["runs"], first["finished"], first["automated"]) == (date(2026, 11, 2), 3, 3, 2)
+    assert (first["automation_rate"], first["escalation_rate"]) == (0.6667, 0.3333)
+    assert first["operator_actions"] == {"assigned": 1, "draft_edited": 1, "reply_sent": 1, "resolved": 1,
+                                         "replayed": 0, "note": 0, "total": 4}
+    assert (second["start"], second["runs"], second["finished"], second["automated"]) == (date(2026, 11, 9), 3, 2, 0)
+    assert (second["automation_rate"], second["escalation_rate"]) == (0.0, 0.5)
+    assert second["escalation_reasons"] == {"low_confidence": 1}
+    assert second["resolution"] == {"resolved": 0, "open": 1, "p50_seconds": None, "p90_seconds": None,
+                                    "avg_seconds": None}
+    assert second["fallbacks"] == {"runs": 1, "events": 0}
+    assert second["operator_actions"]["total"] == 2
+
+
+def test_per_month_is_the_whole_range(seeded):
+    [month] = reports.report(query(period="month"))["series"]
+    assert month.pop("start") == date(2026, 11, 1)
+    assert month == TOTALS
+
+
+def test_breakdowns(seeded):
+    result = reports.report(query())
+    by_intent = {row["key"]: row for row in result["by_intent"]}
+    assert [row["key"] for row in result["by_intent"]] == ["faq", "unclassified", "pricing", "support"]
+    assert (by_intent["faq"]["runs"], by_intent["faq"]["automation_rate"]) == (2, 1.0)
+    assert by_intent["support"]["operator_actions"]["total"] == 4
+    assert by_intent["support"]["resolution"]["p50_seconds"] == 7200.0
+    assert by_intent["unclassified"]["finished"] == 1
+    assert by_intent["unclassified"]["runs"] == 2
+    assert [(row["key"], row["runs"]) for row in result["by_band"]] == [("high", 2), ("none", 2), ("low", 1),
+                                                                         ("medium", 1)]
+    by_band = {row["key"]: row for row in result["by_band"]}
+    assert by_band["low"]["escalation_reasons"] == {"high_severity": 1, "low_confidence": 1}
+    assert by_band["medium"]["fallbacks"] == {"runs": 1, "events": 0}
+    assert [(row["key"], row["runs"]) for row in result["by_language"]] == [("en", 3), ("unknown", 2), ("de", 1)]
+    en = result["by_language"][0]
+    assert (en["automated"], en["escalated"], en["escalation_rate"]) == (1, 2, 0.6667)
+    assert en["first_response"]["p50_seconds"] == 1815.0
+
+
+def test_filters_narrow_every_figure(seeded):
+    faq = reports.report(query(intent="faq"))
+    assert faq["totals"]["runs"] == 2
+    assert faq["totals"]["operator_actions"]["total"] == 0
+    assert [row["key"] for row in faq["by_intent"]] == ["faq"]
+    english = reports.report(query(language="en", band="low"))["totals"]
+    assert (english["runs"], english["escalated"], english["operator_actions"]["total"]) == (1, 1, 4)
+
+
+def test_the_range_is_required_and_bounded(seeded):
+    default = reports.report_query()
+    assert (default.until - default.since).days == reports.DEFAULT_DAYS - 1
+    for bad in ({"since": date(2026, 1, 1), "until": date(2027, 6, 1)}, {"since": date(2026, 2, 1),
+                                                                         "until": date(2026, 1, 1)},
+                {"since": date(1, 1, 1)}, {"until": date(9999, 12, 31)}, {"period": "year"}, {"band": "huge"},
+                {"language": "english"}, {"intent": "nonsense"}):
+        with pytest.raises(InvalidRequest):
+            reports.report_query(**bad)
+    assert len(reports.report(reports.report_query(since=date(2025, 12, 1), until=date(2026, 11, 30)))["series"]) \
+        == 365
+
+
+# --- GET /api/v1/stats ----------------------------------------------------------------------------
+
+def test_stats_need_read_all(client, keys, seeded):
+    _, intake = api_client_create(name="form", scopes=["intake"])
+    _, own = api_client_create(name="crm", scopes=["intake", "read_own"])
+    _, everything = api_client_create(name="bi", scopes=["read_all"])
+    url = "/api/v1/stats?since=2026-11-02&until=2026-11-15&period=week"
+    assert client.get(url).status_code == 401
+    for key in (intake, own):
+        refused = client.get(url, headers={"X-API-Key": key})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+    answer = client.get(url, headers={"X-API-Key": everything})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["totals"]["automation_rate"] == 0.4
+    assert [s["start"] for s in body["series"]] == ["2026-11-02", "2026-11-09"]
+    assert body["filters"] == {"intent": "", "band": "", "language": ""}
+    too_long = client.get("/api/v1/stats?since=2020-01-01&until=2026-01-01", headers={"X-API-Key": everything})
+    assert too_long.status_code == 422
+    assert too_long.json()["error"] == "validation_error"
+
+
+def test_stats_for_staff_sessions(admin_client, keys, seeded):
+    answer = admin_client.get("/api/v1/stats?since=2026-11-02&until=2026-11-15&intent=faq")
+    assert answer.status_code == 200
+    assert answer.json()["totals"]["runs"] == 2
+
+
+def test_stats_are_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").json()
+    assert "get" in document["paths"]["/api/v1/stats"]
+    assert "StatsOut" in document["components"]["schemas"]
