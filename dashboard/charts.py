@@ -1,6 +1,8 @@
 """Charts as server-rendered SVG: no JavaScript, no CDN, readable by screen readers through
 their titles and the tables beside them."""
 
+from datetime import datetime, time
+
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -45,3 +47,40 @@ def duration_scatter(points: list[dict], since, until, *, width: int = 640, heig
     circles = format_html_join("", '<circle cx="{}" cy="{}" r="3" fill="{}"><title>{}</title></circle>', dots)
     return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Run durations, longest {} ms">'
                        "{}</svg>", width, height, top, circles)
+
+
+def columns(points: list[tuple[str, float | None]], *, name: str, unit: str, width: int = 640,
+            height: int = 160) -> SafeString:
+    """One column per period (label, value); a period without a value has no column."""
+    if not any(value is not None for _, value in points):
+        return SafeString("")
+    top = max(value for _, value in points if value is not None) or 1
+    step = width / len(points)
+    bars = [(_n(index * step + 1), _n(height - value / top * (height - 10)), _n(max(step - 2, 1)),
+             _n(value / top * (height - 10)), f"{label}: {value:g} {unit}")
+            for index, (label, value) in enumerate(points) if value is not None]
+    rects = format_html_join("", '<rect class="column" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+                             bars)
+    return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{} per period, highest {} {}">'
+                       "{}</svg>", width, height, name, f"{top:g}", unit, rects)
+
+
+def report_charts(series: list[dict]) -> dict[str, SafeString]:
+    """The reports page's charts from a report's series (inquiries/reports.py)."""
+    outcomes = [{"start": datetime.combine(s["start"], time.min), "completed": s["automated"],
+                 "escalated": s["escalated"], "error": s["finished"] - s["automated"] - s["escalated"],
+                 "running": s["runs"] - s["finished"]} for s in series]
+    label = [f"{s['start']:%Y-%m-%d}" for s in series]
+
+    def percent(value):
+        return None if value is None else round(value * 100, 1)
+
+    return {
+        "outcomes": stacked_bars(outcomes) if any(s["runs"] for s in series) else SafeString(""),
+        "automation": columns([(day, percent(s["automation_rate"])) for day, s in zip(label, series, strict=True)],
+                              name="Automation rate", unit="%"),
+        "first_response": columns([(day, s["first_response"]["p50_seconds"]) for day, s in
+                                   zip(label, series, strict=True)], name="Median time to first response", unit="s"),
+        "resolution": columns([(day, s["resolution"]["p50_seconds"]) for day, s in zip(label, series, strict=True)],
+                              name="Median time to resolution", unit="s"),
+    }

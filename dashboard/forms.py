@@ -59,6 +59,26 @@ class HistoryFilterForm(forms.Form):
         return code
 
 
+class ReportFilterForm(forms.Form):
+    """The reports page's filters; the range defaults to the last 30 days (inquiries/reports.py)."""
+
+    period = forms.ChoiceField(choices=[("day", "Per day"), ("week", "Per week"), ("month", "Per month")],
+                               required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    intent = forms.ChoiceField(choices=[("", "Any intent"), *Intent.choices], required=False)
+    band = forms.ChoiceField(label="Confidence", choices=[("", "Any confidence"), *ConfidenceBand.choices],
+                             required=False)
+    language = forms.CharField(label="Language", required=False, max_length=8,
+                               widget=forms.TextInput(attrs={"list": "languages", "placeholder": "en, de, …",
+                                                             "autocomplete": "off"}))
+
+    def clean_period(self) -> str:
+        return self.cleaned_data["period"] or "day"
+
+    clean_language = HistoryFilterForm.clean_language
+
+
 class DraftForm(forms.Form):
     draft = forms.CharField(label="Reply to the sender", max_length=6000, widget=forms.Textarea(attrs={"rows": 10}))
 

@@ -10,6 +10,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("runs/", views.history, name="history"),
+    path("runs/export.csv", views.history_export, name="history-export"),
+    path("reports/", views.reports_page, name="reports"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
     path("runs/<uuid:run_id>.json", views.run_json, name="run-json"),
     path("runs/<uuid:run_id>/assign", views.run_assign, name="run-assign"),

@@ -6,18 +6,19 @@ from datetime import UTC, datetime, time, timedelta
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.client_ip import client_ip
-from inquiries import selectors, services
+from inquiries import reports, selectors, services
+from inquiries.errors import DomainError
 from inquiries.models import InquirySource, Run
 from orchestration.health import health_report
 
-from . import charts
-from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ResolveForm
+from . import charts, exports
+from .forms import PRESETS, DraftForm, HistoryFilterForm, InquiryForm, ReportFilterForm, ResolveForm
 from .languages import KNOWN as KNOWN_LANGUAGES
 from .languages import language_name
 from .permissions import console_required, is_operator
@@ -64,9 +65,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/overview.html", context)
 
 
-@console_required
-def history(request: HttpRequest) -> HttpResponse:
-    """Every run, filtered by status, intent, escalation, dates and search, 25 a page."""
+def _history_runs(request: HttpRequest):
+    """The history's filter form and the runs it selects (an invalid form: no filter)."""
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     since = filters.get("since")
@@ -78,12 +78,44 @@ def history(request: HttpRequest) -> HttpResponse:
         since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
         until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None,
     )
+    return form, runs
+
+
+@console_required
+def history(request: HttpRequest) -> HttpResponse:
+    """Every run, filtered by status, intent, escalation, dates and search, 25 a page."""
+    form, runs = _history_runs(request)
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "languages": KNOWN_LANGUAGES}
     template = "dashboard/history.html#results" if request.htmx else "dashboard/history.html"
     return render(request, template, context)
+
+
+@console_required
+def history_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The history's runs, with the same filters, as a CSV file streamed from a server-side cursor."""
+    _, runs = _history_runs(request)
+    return exports.runs_csv_response(runs)
+
+
+@console_required
+def reports_page(request: HttpRequest) -> HttpResponse:
+    """The reports (inquiries/reports.py) of a range, per day, week or month, with charts."""
+    form = ReportFilterForm(request.GET or None)
+    query = None
+    if form.is_valid():
+        try:
+            query = reports.report_query(**form.cleaned_data)
+        except DomainError as refused:
+            form.add_error(None, str(refused))
+    if query is None and not form.is_bound:
+        query = reports.report_query()
+    result = reports.report(query) if query is not None else None
+    context = {"form": form, "report": result, "languages": KNOWN_LANGUAGES,
+               "charts": charts.report_charts(result["series"]) if result else {}}
+    return render(request, "dashboard/reports.html", context)
 
 
 def _entity_groups(entities: dict) -> list[tuple[str, list[str]]]:

@@ -8,9 +8,7 @@ names, API clients and contact details are editable.
 """
 
 import csv
-import json
 import uuid
-from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core.client_ip import client_ip
-from core.timestamps import utc_iso
+from core.csv_safe import csv_safe
 
 from . import services
 from .admin_privacy import ContactPrivacyMixin, erase_contacts, export_contacts_json
@@ -121,16 +119,6 @@ CSV_COLUMNS = [
 _INQUIRY_COLUMNS = {"sender_name", "sender_email", "subject"}
 
 
-def _csv_safe(value) -> str:
-    """Neutralise spreadsheet formulas: inquiry text is untrusted (CSV injection)."""
-    text = "" if value is None else str(value)
-    if isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, datetime):
-        text = utc_iso(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @admin.action(description="Export selected runs as CSV", permissions=["view"])
 def export_runs_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
@@ -144,9 +132,9 @@ def export_runs_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponse:
             if column == "run_id":
                 row.append(str(run.id))
             elif column in _INQUIRY_COLUMNS:
-                row.append(_csv_safe(getattr(run.inquiry, column)))
+                row.append(csv_safe(getattr(run.inquiry, column)))
             else:
-                row.append(_csv_safe(getattr(run, column)))
+                row.append(csv_safe(getattr(run, column)))
         writer.writerow(row)
     return response
 

@@ -11,34 +11,10 @@ import ninja
 import pytest
 
 from scripts.common import REPO
+from testutils.csp import assert_own_origin_only
 from testutils.factories import make_run, make_step
 
 pytestmark = pytest.mark.django_db
-
-HEADER = "Content-Security-Policy"
-
-
-def policy(response) -> dict[str, list[str]]:
-    directives = {}
-    for part in response[HEADER].split(";"):
-        name, *values = part.split()
-        directives[name] = values
-    return directives
-
-
-def assert_own_origin_only(response, *, socket: str = "ws://testserver") -> None:
-    directives = policy(response)
-    assert directives["default-src"] == ["'self'"]
-    assert directives["script-src"] == ["'self'"]
-    assert directives["style-src"] == ["'self'"]
-    assert directives["img-src"] == ["'self'", "data:"]
-    assert directives["connect-src"] == ["'self'", socket]
-    assert directives["object-src"] == ["'none'"]
-    assert directives["frame-ancestors"] == ["'none'"]
-    assert directives["base-uri"] == ["'self'"]
-    assert directives["form-action"] == ["'self'"]
-    assert not re.search(r"unsafe-|\*|https?:", response[HEADER])
-
 
 @pytest.fixture
 def run():
@@ -48,7 +24,7 @@ def run():
 
 
 @pytest.mark.parametrize("path", ["/console/", "/console/runs/", "/console/runs/{run}/", "/console/escalations/",
-                                  "/console/submit/"])
+                                  "/console/submit/", "/console/reports/"])
 def test_console_pages_carry_the_policy(operator_client, run, path):
     response = operator_client.get(path.format(run=run.pk))
     assert response.status_code == 200

@@ -2,14 +2,19 @@
 against a seeded data set with known answers: runs with fixed timestamps, statuses, escalation
 reasons, e-mails, operator events, fallbacks, bands and languages."""
 
+import csv
+import io
+import re
 from datetime import UTC, date, datetime
 
 import pytest
+from django.http import StreamingHttpResponse
 
 from inquiries import reports
 from inquiries.errors import InvalidRequest
 from inquiries.models import OutboundEmail, RunEvent
 from inquiries.services import api_client_create
+from testutils.csp import assert_own_origin_only
 from testutils.factories import make_inquiry, make_run, make_step
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +206,72 @@ def test_stats_are_in_the_openapi_document(client):
     document = client.get("/api/v1/openapi.json").json()
     assert "get" in document["paths"]["/api/v1/stats"]
     assert "StatsOut" in document["components"]["schemas"]
+
+
+# --- The history's CSV export ---------------------------------------------------------------------
+
+def _csv(response) -> list[dict[str, str]]:
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="autoflow-runs-')
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_csv_streams_every_run_with_its_outcome(auditor_client, seeded):
+    rows = _csv(auditor_client.get("/console/runs/export.csv"))
+    assert [row["run_id"] for row in rows] == [str(seeded[k].pk) for k in "GFEDCBA"]  # newest first
+    c = next(row for row in rows if row["run_id"] == str(seeded["C"].pk))
+    assert c["status"] == "escalated"
+    assert c["escalation_rules"] == "low_confidence;high_severity"
+    assert c["first_response_at"] == "2026-11-03T10:00:00.000000Z"
+    assert c["first_response_automatic"] == "False"
+    assert c["resolved_at"] == "2026-11-03T11:00:00.000000Z"
+    assert (c["confidence_band"], c["language"], c["intent"]) == ("low", "en", "support")
+    fallbacks = {k for k in "ABCDEFG" if next(r for r in rows if r["run_id"] == str(seeded[k].pk))["fallback"] == "True"}
+    assert fallbacks == {"B", "D"}
+
+
+def test_csv_respects_the_history_filters(auditor_client, seeded):
+    rows = _csv(auditor_client.get("/console/runs/export.csv", {"escalated": "yes", "language": "en"}))
+    assert [row["run_id"] for row in rows] == [str(seeded["D"].pk), str(seeded["C"].pk)]
+    rows = _csv(auditor_client.get("/console/runs/export.csv", {"since": "2026-11-09", "until": "2026-11-10",
+                                                                "status": "error"}))
+    assert [row["run_id"] for row in rows] == [str(seeded["E"].pk)]
+    history = auditor_client.get("/console/runs/", {"intent": "faq"}).content.decode()
+    assert 'href="/console/runs/export.csv?intent=faq"' in history
+
+
+def test_csv_neutralises_formulas(auditor_client, seeded):
+    [c] = _csv(auditor_client.get("/console/runs/export.csv", {"intent": "support"}))
+    assert c["subject"] == "'=HYPERLINK(\"http://evil.example\")"
+    assert c["sender_name"] == "'+cmd|' /C calc'!A0"
+
+
+def test_csv_is_for_the_console_only(client, seeded):
+    assert client.get("/console/runs/export.csv").status_code == 302
+
+
+# --- The console page -----------------------------------------------------------------------------
+
+def test_reports_page_renders_under_the_policy(operator_client, seeded):
+    response = operator_client.get("/console/reports/", {"since": "2026-11-02", "until": "2026-11-15",
+                                                         "period": "week"})
+    assert response.status_code == 200
+    assert_own_origin_only(response)
+    html = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)|\sstyle=|\son[a-z]+=", html)  # nothing inline
+    assert "Automation rate: <strong>40.0%</strong>" in html
+    assert "Escalation rate: <strong>40.0%</strong>" in html
+    assert "median / 90th percentile: <strong>90 s / 48.3 min</strong>" in html
+    assert "<code>low_confidence</code></th><td>2</td>" in html
+    assert html.count('<svg class="chart"') == 4
+    assert "2026-11-09" in html
+    assert 'href="/console/reports/"' in html  # the nav link
+
+
+def test_reports_page_defaults_and_refuses_bad_ranges(auditor_client, seeded):
+    default = auditor_client.get("/console/reports/").content.decode()
+    assert "Runs received" in default
+    bad = auditor_client.get("/console/reports/", {"since": "2020-01-01", "until": "2026-01-01"}).content.decode()
+    assert "at most 366 days" in bad
+    assert "Runs received" not in bad
