@@ -33,13 +33,14 @@ def test_every_documented_operation_is_fuzzed(live):
     labels = sorted(operation.label for operation in _operations(live))
     assert labels == [
         "DELETE /api/v1/runs/{run_id}", "GET /api/v1/runs", "GET /api/v1/runs/{run_id}",
-        "GET /api/v1/status/{run_id}", "GET /api/v1/status/{run_id}/steps", "POST /api/v1/webhook",
+        "GET /api/v1/stats", "GET /api/v1/status/{run_id}", "GET /api/v1/status/{run_id}/steps",
+        "POST /api/v1/webhook",
     ]
 
 
 @pytest.mark.parametrize("label", [
     "POST /api/v1/webhook", "GET /api/v1/status/{run_id}", "GET /api/v1/status/{run_id}/steps",
-    "GET /api/v1/runs", "GET /api/v1/runs/{run_id}", "DELETE /api/v1/runs/{run_id}",
+    "GET /api/v1/runs", "GET /api/v1/runs/{run_id}", "DELETE /api/v1/runs/{run_id}", "GET /api/v1/stats",
 ])
 def test_operation_conforms_to_the_document(live, label):
     [operation] = [op for op in _operations(live) if op.label == label]

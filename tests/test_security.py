@@ -44,6 +44,7 @@ OPERATOR_PAGE = {**PAGE, "auditor": 403}
 READ = {"anonymous": 401, "wrong_key": 401, "webhook_key": 200, "admin_key": 401, "outsider": 401,
         "auditor": 200, "operator": 200, "form_key": 404, "intake_key": 403, "reader_key": 200, "deleter_key": 404}
 LIST = {**READ, "form_key": 200, "deleter_key": 200}  # their own runs: none, and nobody else's
+STATS = {**READ, "form_key": 403, "deleter_key": 403}  # every client's figures: read_all only
 OWN_ONLY = ("form_key", "deleter_key")
 PUBLIC = dict.fromkeys(CALLERS, 200)
 ADMIN_SITE = PAGE
@@ -64,6 +65,7 @@ MATRIX = {
     "api/v1/status/<run_id>": [("GET", "/api/v1/status/{run}", READ)],
     "api/v1/status/<run_id>/steps": [("GET", "/api/v1/status/{run}/steps", READ)],
     "api/v1/runs": [("GET", "/api/v1/runs", LIST)],
+    "api/v1/stats": [("GET", "/api/v1/stats", STATS)],
     "api/v1/runs/<run_id>": [
         ("GET", "/api/v1/runs/{run}", READ),
         ("DELETE", "/api/v1/runs/{run}", {**dict.fromkeys(CALLERS, 401), "admin_key": 200, "webhook_key": 403,
@@ -73,6 +75,8 @@ MATRIX = {
     "console/login/": [("GET", "/console/login/", PUBLIC)],
     "console/logout/": [("POST", "/console/logout/", dict.fromkeys(CALLERS, 302))],
     "console/runs/": [("GET", "/console/runs/", PAGE)],
+    "console/runs/export.csv": [("GET", "/console/runs/export.csv", PAGE)],
+    "console/reports/": [("GET", "/console/reports/", PAGE)],
     "console/runs/<uuid:run_id>/": [("GET", "/console/runs/{run}/", PAGE)],
     "console/runs/<uuid:run_id>.json": [("GET", "/console/runs/{run}.json", PAGE)],
     "console/runs/<uuid:run_id>/assign": [("POST", "/console/runs/{run}/assign", ACTION)],
