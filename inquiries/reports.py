@@ -12,7 +12,7 @@ band and language:
 Operator actions (assigned, draft edited, reply sent by a user, resolved, replayed, note) are
 counted when they happened, on the runs that match the filters.
 
-The work is bounded: a range is required (the last 30 days by default) and at most MAX_DAYS long;
+The work is bounded: a range is required (the last 30 days by default) and cut to MAX_DAYS;
 the queries read the runs of that range through the `created_at` indexes."""
 
 from dataclasses import dataclass
@@ -57,7 +57,9 @@ class ReportQuery:
 
 def report_query(*, period: str = "day", since: date | None = None, until: date | None = None, intent: str = "",
                  band: str = "", language: str = "") -> ReportQuery:
-    """The checked query: InvalidRequest (422 in the API) for an unknown value or a bad range."""
+    """The checked query: InvalidRequest (422 in the API) for an unknown value. Any two dates make
+    a range: taken in either order, kept within EARLIEST..LATEST, and a range longer than MAX_DAYS
+    is cut to the MAX_DAYS that end at `until` (the report says which range it covers)."""
     if period not in PERIODS:
         raise InvalidRequest(f"period is one of {', '.join(PERIODS)}.")
     if intent and intent not in Intent.values:
@@ -66,15 +68,12 @@ def report_query(*, period: str = "day", since: date | None = None, until: date 
         raise InvalidRequest("band is high, medium or low.")
     if language and not (len(language) == 2 and language.isascii() and language.isalpha()):
         raise InvalidRequest("language is two letters (ISO 639-1).")
-    if any(day is not None and not EARLIEST <= day <= LATEST for day in (since, until)):
-        raise InvalidRequest(f"Dates are between {EARLIEST} and {LATEST}.")
+    since, until = (None if day is None else min(max(day, EARLIEST), LATEST) for day in (since, until))
     today = timezone.now().astimezone(UTC).date()
-    until = until or (since + timedelta(days=DEFAULT_DAYS - 1) if since else today)
-    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
-    if since > until:
-        raise InvalidRequest("since is after until.")
-    if (until - since).days + 1 > MAX_DAYS:
-        raise InvalidRequest(f"A report covers at most {MAX_DAYS} days.")
+    until = until or (min(since + timedelta(days=DEFAULT_DAYS - 1), LATEST) if since else today)
+    since = since or max(until - timedelta(days=DEFAULT_DAYS - 1), EARLIEST)
+    since, until = min(since, until), max(since, until)
+    since = max(since, until - timedelta(days=MAX_DAYS - 1))
     return ReportQuery(period, since, until, intent, band, language.lower())
 
 

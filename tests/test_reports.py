@@ -163,14 +163,19 @@ def test_filters_narrow_every_figure(seeded):
 def test_the_range_is_required_and_bounded(seeded):
     default = reports.report_query()
     assert (default.until - default.since).days == reports.DEFAULT_DAYS - 1
-    for bad in ({"since": date(2026, 1, 1), "until": date(2027, 6, 1)}, {"since": date(2026, 2, 1),
-                                                                         "until": date(2026, 1, 1)},
-                {"since": date(1, 1, 1)}, {"until": date(9999, 12, 31)}, {"period": "year"}, {"band": "huge"},
-                {"language": "english"}, {"intent": "nonsense"}):
+    capped = reports.report_query(since=date(2020, 1, 1), until=date(2026, 11, 30))
+    assert (capped.since, capped.until) == (date(2025, 11, 30), date(2026, 11, 30))  # the 366 days up to until
+    swapped = reports.report_query(since=date(2026, 11, 15), until=date(2026, 11, 2))
+    assert (swapped.since, swapped.until) == (date(2026, 11, 2), date(2026, 11, 15))
+    assert reports.report_query(since=date(1, 1, 1), until=date(1, 1, 1)).since == reports.EARLIEST
+    assert reports.report_query(since=date(9999, 12, 31)).until == reports.LATEST
+    assert reports.report_query(until=date(2000, 1, 5)).since == reports.EARLIEST
+    for bad in ({"period": "year"}, {"band": "huge"}, {"language": "english"}, {"intent": "nonsense"}):
         with pytest.raises(InvalidRequest):
             reports.report_query(**bad)
-    assert len(reports.report(reports.report_query(since=date(2025, 12, 1), until=date(2026, 11, 30)))["series"]) \
-        == 365
+    assert len(reports.report(capped)["series"]) == 366
+    assert len(reports.report(reports.report_query(period="week", since=date(2020, 1, 1), until=date(2026, 11, 30)))[
+        "series"]) == 54
 
 
 # --- GET /api/v1/stats ----------------------------------------------------------------------------
@@ -192,8 +197,10 @@ def test_stats_need_read_all(client, keys, seeded):
     assert [s["start"] for s in body["series"]] == ["2026-11-02", "2026-11-09"]
     assert body["filters"] == {"intent": "", "band": "", "language": ""}
     too_long = client.get("/api/v1/stats?since=2020-01-01&until=2026-01-01", headers={"X-API-Key": everything})
-    assert too_long.status_code == 422
-    assert too_long.json()["error"] == "validation_error"
+    assert (too_long.json()["since"], too_long.json()["until"]) == ("2025-01-01", "2026-01-01")
+    bad = client.get("/api/v1/stats?period=year", headers={"X-API-Key": everything})
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "validation_error"
 
 
 def test_stats_for_staff_sessions(admin_client, keys, seeded):
@@ -269,9 +276,11 @@ def test_reports_page_renders_under_the_policy(operator_client, seeded):
     assert 'href="/console/reports/"' in html  # the nav link
 
 
-def test_reports_page_defaults_and_refuses_bad_ranges(auditor_client, seeded):
+def test_reports_page_defaults_and_caps_the_range(auditor_client, seeded):
     default = auditor_client.get("/console/reports/").content.decode()
     assert "Runs received" in default
-    bad = auditor_client.get("/console/reports/", {"since": "2020-01-01", "until": "2026-01-01"}).content.decode()
-    assert "at most 366 days" in bad
+    long = auditor_client.get("/console/reports/", {"since": "2020-01-01", "until": "2026-01-01"}).content.decode()
+    assert "Runs received 2025-01-01 to 2026-01-01" in long
+    bad = auditor_client.get("/console/reports/", {"period": "year"}).content.decode()
+    assert "Select a valid choice" in bad
     assert "Runs received" not in bad

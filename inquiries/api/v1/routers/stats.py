@@ -100,7 +100,7 @@ def get_stats(
     period: Literal["day", "week", "month"] = "day",
     since: date | None = Query(None, description="First day (UTC), included; default: 29 days before `until`."),
     until: date | None = Query(None, description="Last day (UTC), included; default: today, or 29 days after `since`. "
-                                                 f"At most {reports.MAX_DAYS} days from `since`."),
+                                                 f"A longer range than {reports.MAX_DAYS} days is cut to those that end here."),
     intent: Intent | None = None,
     band: ConfidenceBand | None = None,
     language: str | None = Query(None, pattern=r"^[A-Za-z]{2}$", description="ISO 639-1 code, such as en."),
