@@ -151,6 +151,14 @@ def test_breakdowns(seeded):
     assert en["first_response"]["p50_seconds"] == 1815.0
 
 
+def test_a_resolve_counts_once_however_many_runs_joined_the_escalation(seeded, operator):
+    joined = make_run(created_at=at(3, 9, 5), finished_at=at(3, 9, 6), status="escalated", intent="support",
+                      joined_escalation=seeded["C"], resolved_at=at(3, 11), resolved_by=operator)
+    event(joined, "resolved", at(3, 11), user=operator, joined_escalation=str(seeded["C"].pk))
+    actions = reports.report(query())["totals"]["operator_actions"]
+    assert (actions["resolved"], actions["total"]) == (1, 6)
+
+
 def test_filters_narrow_every_figure(seeded):
     faq = reports.report(query(intent="faq"))
     assert faq["totals"]["runs"] == 2
@@ -236,6 +244,18 @@ def test_csv_streams_every_run_with_its_outcome(auditor_client, seeded):
     assert (c["confidence_band"], c["language"], c["intent"]) == ("low", "en", "support")
     fallbacks = {k for k in "ABCDEFG" if next(r for r in rows if r["run_id"] == str(seeded[k].pk))["fallback"] == "True"}
     assert fallbacks == {"B", "D"}
+
+
+def test_csv_is_read_through_a_server_side_cursor(auditor_client, seeded):
+    from django.db import connection
+
+    lines = iter(auditor_client.get("/console/runs/export.csv").streaming_content)
+    assert next(lines).startswith(b"run_id,created_at,")
+    next(lines)  # the first run: the query is open, its rows come in chunks
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_cursors WHERE name LIKE '_django_curs_%'")
+        assert cursor.fetchone()[0] == 1
+    assert len(list(lines)) == 6
 
 
 def test_csv_respects_the_history_filters(auditor_client, seeded):
