@@ -5,7 +5,7 @@
 #     installed when missing and we may (root, or passwordless sudo); AUTOFLOW_NO_SYSTEM_INSTALL=1 skips;
 #   - the virtual environment .venv with the pinned dependencies of requirements-dev.lock;
 #   - for `make test`: the OpenID Connect provider of the single sign-on tests (npm ci in
-#     testutils/oidc_provider, from its package-lock.json; needs Node.js and npm).
+#     testutils/oidc_provider, from its package-lock.json; needs Node.js 20 or newer and npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

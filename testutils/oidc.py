@@ -1,6 +1,6 @@
 """A real OpenID Connect provider for tests: the certified `oidc-provider` from npm, run by node
 (testutils/oidc_provider/provider.mjs, installed by `make test`: scripts/bootstrap.sh runs
-`npm ci` there). Accounts, any password: olivia (group support-operators), audrey
+`npm ci` there; Node.js 20 or newer). Accounts, any password: olivia (group support-operators), audrey
 (support-auditors) and nina (neither). Its development sign-in pages ask for a login and a
 password, then for consent ("Continue")."""
 
