@@ -168,7 +168,8 @@ class CallbackView(_OnlyWhenEnabled, OIDCAuthenticationCallbackView):
                                           "error": str(request.GET.get("error", ""))[:100]})
         return render(request, "registration/oidc_refused.html",
                       {"reason": reason, "provider": settings.OIDC_PROVIDER_NAME,
-                       "login_url": reverse("dashboard:login")}, status=403)
+                       "login_url": reverse("admin:login" if _sign_in_kind(request) == "admin" else "dashboard:login")},
+                      status=403)
 
 
 def record_sign_in(sender, request, user, **kwargs) -> None:

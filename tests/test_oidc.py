@@ -110,3 +110,51 @@ def test_a_password_sign_in_is_audited(client, django_user_model):
     entry = AuditEntry.objects.get(action=AuditAction.SIGN_IN)
     assert (entry.target, entry.actor_label, entry.detail) == ("paula", "user:paula",
                                                                {"method": "password", "sign_in": "console"})
+
+
+@pytest.mark.django_db
+@override_settings(**SSO)
+def test_each_sign_in_re_syncs_the_roles_and_refuses_a_user_without_one(rf, django_user_model, monkeypatch):
+    """The backend's decision on the claims the provider vouched for (the token exchange and its
+    checks are mozilla-django-oidc's, exercised end to end in tests/test_oidc_browser.py)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from dashboard.oidc import OIDCBackend
+
+    ensure_role_groups()
+    existing = _user_with_role(django_user_model)
+    claims = {}
+    monkeypatch.setattr(OIDCBackend, "get_userinfo", lambda self, *args: claims)
+
+    def sign_in(**vouched):
+        claims.clear()
+        claims.update({"sub": "s-1", "email": "Eve@Example.com", "email_verified": True, **vouched})
+        request = rf.get("/oidc/callback/", REMOTE_ADDR="192.0.2.7")
+        request.session = SessionStore()
+        backend = OIDCBackend()
+        backend.request = request
+        return backend.get_or_create_user("access", "id", {}), request
+
+    user, _ = sign_in(groups=["audit"])
+    assert user == existing  # matched by the e-mail address
+    assert [g.name for g in user.groups.all()] == [AUDITORS]
+    user, request = sign_in(groups=["nothing"])
+    assert user is None
+    assert request.oidc_refusal == "no_role"
+    existing.refresh_from_db()
+    assert (list(existing.groups.all()), existing.is_staff) == ([], False)
+    refused = AuditEntry.objects.get(action=AuditAction.SIGN_IN_REFUSED)
+    assert (refused.target, refused.ip, refused.detail) == (
+        "eve", "192.0.2.7", {"method": "oidc", "reason": "no_role", "sign_in": "console"})
+    assert sign_in(groups=["ops"], email="new@example.com", preferred_username="eve")[0] is not None
+    newcomer = django_user_model.objects.get(email="new@example.com")
+    assert newcomer.username != "eve"  # taken: a name of its own
+    assert not newcomer.has_usable_password()
+    assert sign_in(groups=["ops"], email="other@example.com", email_verified=False)[0] is None
+    assert not django_user_model.objects.filter(email="other@example.com").exists()
+
+
+def _user_with_role(django_user_model):
+    user = django_user_model.objects.create_user("eve", email="eve@example.com", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=OPERATORS))
+    return user
