@@ -381,6 +381,10 @@ if PRODUCTION:
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 # In autoflow/settings_logging.py: LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING.
 from .settings_logging import *  # noqa: E402,F403
+
+# --- Single sign-on (OpenID Connect) ---------------------------------------------------------------
+# In autoflow/settings_oidc.py (dashboard/oidc.py reads them).
+from .settings_oidc import *  # noqa: E402,F403
 from .settings_security import *  # noqa: E402,F403
 
 # --- Triage: language, reply languages, entities, sentiment ---------------------------------------

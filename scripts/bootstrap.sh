@@ -3,7 +3,9 @@
 #   - system packages: PostgreSQL, Redis, nginx, Python's venv module, and for `make test` Chromium
 #     (Debian/Ubuntu, apt-get),
 #     installed when missing and we may (root, or passwordless sudo); AUTOFLOW_NO_SYSTEM_INSTALL=1 skips;
-#   - the virtual environment .venv with the pinned dependencies of requirements-dev.lock.
+#   - the virtual environment .venv with the pinned dependencies of requirements-dev.lock;
+#   - for `make test`: the OpenID Connect provider of the single sign-on tests (npm ci in
+#     testutils/oidc_provider, from its package-lock.json; needs Node.js 20 or newer and npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,10 @@ have_redis || missing+=(redis-server)
 have_nginx || missing+=(nginx)
 have_venv || missing+=(python3 python3-venv)
 # The browser tests drive Debian's Chromium (make test sets AUTOFLOW_WITH_BROWSER=1).
-if [ "${AUTOFLOW_WITH_BROWSER:-}" = 1 ]; then have_chromium || missing+=(chromium); fi
+if [ "${AUTOFLOW_WITH_BROWSER:-}" = 1 ]; then
+  have_chromium || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(nodejs npm)  # the single sign-on tests' OIDC provider
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "${AUTOFLOW_NO_SYSTEM_INSTALL:-}" = 1 ]; then
@@ -55,4 +60,12 @@ if [ ! -f "$stamp" ] || [ requirements-dev.lock -nt "$stamp" ] || [ requirements
   say "installing pinned Python dependencies (requirements-dev.lock)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
   touch "$stamp"
+fi
+
+# The single sign-on tests run a real OpenID Connect provider (testutils/oidc.py), the npm
+# package pinned by testutils/oidc_provider/package-lock.json.
+oidc=testutils/oidc_provider
+if [ "${AUTOFLOW_WITH_BROWSER:-}" = 1 ] && { [ ! -f "$oidc/node_modules/.package-lock.json" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; }; then
+  say "installing the test OpenID Connect provider (npm ci in $oidc)"
+  (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -89,6 +89,9 @@ MATRIX = {
                                           ("POST", "/console/runs/{run}/delete", ACTION)],
     "console/submit/": [("GET", "/console/submit/", OPERATOR_PAGE), ("POST", "/console/submit/", ACTION)],
     "console/escalations/": [("GET", "/console/escalations/", PAGE)],
+    # Single sign-on, not configured here (tests/test_oidc.py, tests/test_oidc_browser.py when it is).
+    "oidc/authenticate/": [("GET", "/oidc/authenticate/", dict.fromkeys(CALLERS, 404))],
+    "oidc/callback/": [("GET", "/oidc/callback/?code=x&state=y", dict.fromkeys(CALLERS, 404))],
     "admin/": [("GET", "/admin/", ADMIN_SITE), ("GET", "/admin/inquiries/run/", ADMIN_SITE),
                ("GET", "/admin/inquiries/run/{run}/change/", ADMIN_SITE),
                ("GET", "/admin/inquiries/inquiry/", ADMIN_SITE)],

@@ -28,3 +28,12 @@ def seconds(value) -> str:
     if value < 7200:
         return f"{value / 60:.1f} min"
     return f"{value / 3600:.1f} h"
+
+
+@register.simple_tag
+def single_sign_on() -> dict:
+    """`{% single_sign_on as sso %}`: whether the provider's button shows (sso.enabled), its
+    name, and whether local passwords are refused (sso.only). Settings: autoflow/settings_oidc.py."""
+    from django.conf import settings
+
+    return {"enabled": settings.OIDC_ENABLED, "name": settings.OIDC_PROVIDER_NAME, "only": settings.OIDC_ONLY}

@@ -124,6 +124,8 @@ class AuditAction(models.TextChoices):
     RETENTION_PURGE = "retention_purge", "Expired runs purged"
     CONTACT_ERASED = "contact_erased", "Contact erased"
     CONTACT_EXPORTED = "contact_exported", "Contact exported"
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_REFUSED = "sign_in_refused", "Sign-in refused"
 
 
 class EmailKind(models.TextChoices):
