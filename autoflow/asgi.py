@@ -9,6 +9,11 @@ os.environ.setdefault("DB_POOL", "true")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from core import tracing  # noqa: E402
+
+# Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; before the handler is built: it adds a middleware.
+tracing.setup("autoflow-web", django=True)
+
 django_asgi_app = get_asgi_application()  # sets Django up before anything imports models
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from core import cpu_budget
+from core import cpu_budget, tracing
 from core.timestamps import utc_iso
 from inquiries import services
 from inquiries.models import Inquiry, RunEventType
@@ -126,29 +126,10 @@ def node(agent: str) -> Callable:
             stored = ctx.recorded.get(name)
             if stored is not None:
                 return {**stored.get("state", {}), "messages": [AIMessage(content=f"{name}: (resumed)", name=name)]}
-            started = timezone.now()
-            try:
-                with cpu_budget.limit(settings.NODE_CPU_BUDGET_SECONDS):
-                    result = fn(state, ctx)
-            except cpu_budget.CPUBudgetExceeded as exc:  # the safe path: a human, no reply (cpu_guard.py)
-                result = StepResult(update=cpu_guard.over_budget_update(name, state, exc),
-                                    action="Over its CPU budget: handed to an operator", output=str(exc))
-            meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
-            fallback = bool(result.outcome and result.outcome.fallback)
-            notes = [(RunEventType.FALLBACK, f"{name}: Ollama failed ({result.outcome.failure}); the built-in "
-                      "engine answered", {"node": name, "failure": result.outcome.failure,
-                                          "detail": result.outcome.detail})] if fallback else []
-            state_update = {k: _jsonable(v) for k, v in result.update.items()}
-            services.run_step_record(
-                ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
-                output=result.output, inputs=result.inputs,
-                outputs={"state": state_update, **result.details,
-                         **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
-                            if fallback else {})},
-                started_at=started, finished_at=timezone.now(), run_fields=result.run_fields, notes=notes,
-                hold_seconds=ctx.hold_seconds, statements=result.statements, carried=ctx.carried(), **meta,
-            )
-            return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
+            # One span per node, a child of the run's (core/tracing.py); its model calls nest in it.
+            with tracing.span(f"node {name}", attributes={"autoflow.node": name, "autoflow.agent": agent,
+                                                          "autoflow.run_id": ctx.run_id}) as span:
+                return _run_step(fn, name, agent, state, ctx, span)
 
         run_node.__name__ = run_node.__qualname__ = name
         run_node.__doc__ = fn.__doc__
@@ -156,6 +137,34 @@ def node(agent: str) -> Callable:
         return run_node
 
     return decorate
+
+
+def _run_step(fn: Callable, name: str, agent: str, state: AgentState, ctx: RunContext, span) -> dict[str, Any]:
+    started = timezone.now()
+    try:
+        with cpu_budget.limit(settings.NODE_CPU_BUDGET_SECONDS):
+            result = fn(state, ctx)
+    except cpu_budget.CPUBudgetExceeded as exc:  # the safe path: a human, no reply (cpu_guard.py)
+        result = StepResult(update=cpu_guard.over_budget_update(name, state, exc),
+                            action="Over its CPU budget: handed to an operator", output=str(exc))
+    meta = result.outcome.step_meta() if result.outcome else {"llm_backend": "", "model": ""}
+    fallback = bool(result.outcome and result.outcome.fallback)
+    notes = [(RunEventType.FALLBACK, f"{name}: Ollama failed ({result.outcome.failure}); the built-in "
+              "engine answered", {"node": name, "failure": result.outcome.failure,
+                                  "detail": result.outcome.detail})] if fallback else []
+    tracing.set_attributes(span, **{"autoflow.llm_backend": meta["llm_backend"], "autoflow.model": meta["model"],
+                                    "autoflow.fallback": result.outcome.failure if fallback else None})
+    state_update = {k: _jsonable(v) for k, v in result.update.items()}
+    services.run_step_record(
+        ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
+        output=result.output, inputs=result.inputs,
+        outputs={"state": state_update, **result.details,
+                 **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
+                    if fallback else {})},
+        started_at=started, finished_at=timezone.now(), run_fields=result.run_fields, notes=notes,
+        hold_seconds=ctx.hold_seconds, statements=result.statements, carried=ctx.carried(), **meta,
+    )
+    return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
 
 
 def inquiry_text(ctx: RunContext) -> dict[str, str]:

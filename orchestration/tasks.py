@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core import tracing
 from inquiries import selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
@@ -126,6 +127,16 @@ def run_execute(run_id: str, *, task_id: int | None = None, on_claim=None) -> st
         return "skipped"
     if on_claim is not None:
         on_claim(lease)
+    # The run's span continues the trace of the webhook request that queued it (core/tracing.py).
+    with tracing.span_from(lease.run.trace_context, "run", attributes={
+            "autoflow.run_id": str(run_id), "autoflow.attempt": lease.attempt,
+            "autoflow.llm_backend": lease.run.llm_backend or backend}) as span:
+        outcome = _execute(lease, run_id=run_id, owner=owner, backend=backend, task_id=task_id)
+        tracing.set_attributes(span, **{"autoflow.outcome": outcome})
+    return outcome
+
+
+def _execute(lease, *, run_id: str, owner: str, backend: str, task_id: int | None) -> str:
     run = lease.run
     thread_id = str(run.pk)
     saver = get_checkpointer()

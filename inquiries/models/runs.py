@@ -72,6 +72,10 @@ class Run(models.Model):
     llm_server_version = models.CharField("LLM server version", max_length=50, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     workflow_version = models.CharField(max_length=50, blank=True)
+    # The webhook request's W3C trace context ({traceparent, tracestate}), so that the worker's
+    # spans of this run continue its trace across the queue (core/tracing.py); {} when tracing is off.
+    trace_context = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()),
+                                     blank=True, editable=False)
     # Execution bookkeeping: attempts and the worker lease (see orchestration).
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_owner = models.CharField(max_length=200, blank=True)

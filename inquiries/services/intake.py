@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from core import tracing
 from core.request_id import get_request_id
 from inquiries import hotstate, payloads, selectors
 from inquiries.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
@@ -140,7 +141,9 @@ def _accept_new(*, data, raw_payload, caller: Caller, source: str, idempotency_k
         api_client_id=caller.api_client_id, client_ip=caller.ip or None, request_id=request_id, created_at=now,
     )
     run = Run(id=run_id, inquiry=inquiry, replay_of=replay_of, workflow_version=settings.WORKFLOW_VERSION,
-              model_version=settings.MODEL_VERSION, queued_at=now, created_at=now)
+              model_version=settings.MODEL_VERSION, queued_at=now, created_at=now,
+              # The webhook request's span: the worker's run span continues its trace.
+              trace_context=tracing.current_context())
     label = f"user:{actor.get_username()}" if actor is not None else caller.label
     events = [
         RunEvent(run_id=run_id, type=RunEventType.RECEIVED, actor=actor, actor_label=label, request_id=request_id,

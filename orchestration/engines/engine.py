@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 
+from core import tracing
 from inquiries.models import LLMBackend
 
 from . import builtin, prompts
@@ -60,7 +61,22 @@ class Engine:
                                             else settings.LLM_RUN_BUDGET_SECONDS)
         self.client = OllamaClient() if backend == LLMBackend.OLLAMA else None
 
-    def _run(self, ollama_call: Callable[[float], tuple[T, object]], fallback: Callable[[], T]) -> Outcome[T]:
+    def _run(self, operation: str, ollama_call: Callable[[float], tuple[T, object]],
+             fallback: Callable[[], T]) -> Outcome[T]:
+        """One model call, in a span of its own (core/tracing.py): the model asked and the one that
+        answered, the tokens, and the outcome: "ok", or the failure kind the fallback answered for."""
+        with tracing.span(f"model {operation}", attributes={
+                "gen_ai.operation.name": operation, "gen_ai.provider.name": self.backend,
+                "gen_ai.request.model": settings.LLM_MODEL if self.client is not None else builtin.MODEL}) as span:
+            outcome = self._answer(ollama_call, fallback)
+            tracing.set_attributes(span, **{
+                "gen_ai.response.model": outcome.model, "autoflow.model.backend": outcome.backend,
+                "gen_ai.usage.input_tokens": outcome.prompt_tokens,
+                "gen_ai.usage.output_tokens": outcome.completion_tokens,
+                "autoflow.model.outcome": outcome.failure if outcome.fallback else "ok"})
+        return outcome
+
+    def _answer(self, ollama_call: Callable[[float], tuple[T, object]], fallback: Callable[[], T]) -> Outcome[T]:
         if self.client is None:
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL)
         remaining = self.deadline - time.monotonic()
@@ -88,17 +104,17 @@ class Engine:
 
     def classify(self, *, sender_name: str, subject: str, body: str) -> Outcome[Classification]:
         user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
-        return self._run(self._structured(prompts.CLASSIFY, user, Classification),
+        return self._run("classify", self._structured(prompts.CLASSIFY, user, Classification),
                          lambda: builtin.classify(subject, body))
 
     def assess_support(self, *, sender_name: str, subject: str, body: str, intent: str) -> Outcome[SupportAssessment]:
         user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
-        return self._run(self._structured(prompts.SUPPORT, user, SupportAssessment),
+        return self._run("assess_support", self._structured(prompts.SUPPORT, user, SupportAssessment),
                          lambda: builtin.assess_support(subject, body, intent))
 
     def lead_signals(self, *, sender_name: str, subject: str, body: str) -> Outcome[LeadSignals]:
         user = prompts.wrap_inquiry(sender_name=sender_name, subject=subject, body=body)
-        return self._run(self._structured(prompts.LEAD, user, LeadSignals),
+        return self._run("lead_signals", self._structured(prompts.LEAD, user, LeadSignals),
                          lambda: builtin.lead_signals(subject, body))
 
     def answer_faq(self, *, sender_name: str, subject: str, body: str, articles: list[dict]) -> Outcome[FaqAnswer]:
@@ -108,7 +124,7 @@ class Engine:
         context = "\n\n".join(f"## {a['title']}\n{a['body']}" for a in articles)
         user = f"<articles>\n{context}\n</articles>\n\n" + prompts.wrap_inquiry(
             sender_name=sender_name, subject=subject, body=body)
-        return self._run(self._structured(prompts.FAQ, user, FaqAnswer),
+        return self._run("answer_faq", self._structured(prompts.FAQ, user, FaqAnswer),
                          lambda: builtin.answer_faq(subject, body, articles))
 
     def draft_reply(self, *, sender_name: str, subject: str, body: str, intent: str, context: str,
@@ -117,6 +133,6 @@ class Engine:
                                       language=prompts.language_name(template_args.get("language") or "en"))
         user = f"<context>\n{context}\n</context>\n\n" + prompts.wrap_inquiry(
             sender_name=sender_name, subject=subject, body=body)
-        return self._run(self._structured(system, user, Reply),
+        return self._run("draft_reply", self._structured(system, user, Reply),
                          lambda: builtin.draft_reply(intent=intent, sender_name=sender_name, subject=subject,
                                                      company=settings.COMPANY_NAME, **template_args))

@@ -128,11 +128,14 @@ class Cluster:
         code = 1
         try:
             die_with_parent(parent)
+            from core import tracing
             from core.redis_client import reset_redis_pool
 
             from .worker import Worker
 
             reset_redis_pool()
+            # Each process its own exporter thread (none is forked): off unless OTEL_* asks for it.
+            tracing.setup("autoflow-worker")
             worker = Worker(concurrency=self.concurrency, cluster=self.name, restarts=self.restarts[index])
 
             def stop(signum, _frame) -> None:
@@ -146,6 +149,9 @@ class Cluster:
         except BaseException:
             traceback.print_exc()
         finally:
+            from core import tracing
+
+            tracing.shutdown()  # os._exit follows: no atexit hook would export the last spans
             sys.stdout.flush()
             sys.stderr.flush()
         return code
