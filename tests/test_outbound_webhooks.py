@@ -359,3 +359,41 @@ def test_a_worker_that_lost_its_lease_queues_nothing(receiver, client_and_sub):
     delivery = WebhookDelivery.objects.get()
     assert (delivery.event, delivery.payload["status"], delivery.payload["event"]) == (
         "run.completed", "completed", "run.completed")
+
+
+def test_the_admin_shows_the_secret_once_and_redelivers(receiver, admin_client):
+    from django.contrib.messages import get_messages
+
+    client, _ = services.api_client_create(name="admin-made")
+    response = admin_client.post("/admin/inquiries/webhooksubscription/add/", {
+        "api_client": client.pk, "url": receiver.url, "events": ["run.error", "reply.sent"], "is_active": "on",
+    }, follow=True)
+    assert response.status_code == 200
+    sub = WebhookSubscription.objects.get(api_client=client)
+    assert sub.events == ["run.error", "reply.sent"]
+    assert any(sub.secret in str(m) for m in get_messages(response.wsgi_request))
+    page = admin_client.get(f"/admin/inquiries/webhooksubscription/{sub.pk}/change/").content.decode()
+    assert sub.secret not in page
+    assert sub.masked_secret in page
+
+    run = _run_of(client)
+    _fail_run(run)
+    webhooks.deliver_due()
+    delivery = WebhookDelivery.objects.get()
+    page = admin_client.get(f"/admin/inquiries/webhookdelivery/{delivery.pk}/change/").content.decode()
+    assert delivery.webhook_id in page
+    assert "Attempt" in page
+    assert delivery.webhook_id in admin_client.get(f"/admin/inquiries/run/{run.pk}/change/").content.decode()
+    admin_client.post("/admin/inquiries/webhookdelivery/", {"action": "redeliver", "_selected_action": [delivery.pk]})
+    assert webhooks.deliver_due() == 1
+    assert delivery.attempt_log.count() == 2
+
+
+def test_the_admin_refuses_a_private_url_unless_allowed(admin_client, settings):
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = False
+    client, _ = services.api_client_create(name="admin-private")
+    response = admin_client.post("/admin/inquiries/webhooksubscription/add/", {
+        "api_client": client.pk, "url": "http://169.254.169.254/latest", "events": ["run.error"], "is_active": "on"})
+    assert response.status_code == 200
+    assert "link-local" in response.content.decode()
+    assert not WebhookSubscription.objects.exists()
