@@ -397,3 +397,32 @@ def test_the_admin_refuses_a_private_url_unless_allowed(admin_client, settings):
     assert response.status_code == 200
     assert "link-local" in response.content.decode()
     assert not WebhookSubscription.objects.exists()
+
+
+def test_erasure_erases_the_payloads_of_deliveries(receiver, client_and_sub):
+    client, _ = client_and_sub
+    run = _run_of(client)
+    _fail_run(run)
+    email = Run.objects.select_related("inquiry").get(pk=run.pk).inquiry.sender_email
+    assert email in json.dumps(WebhookDelivery.objects.get().payload)
+    counts = services.contact_erase(email=email, actor_label="tests")
+    assert counts["webhook_payloads"] == 1
+    payload = WebhookDelivery.objects.get().payload
+    assert email not in json.dumps(payload)
+    assert payload == {"event": "run.error", "run_id": str(run.pk), "status": "error", "erased": True}
+
+
+def test_reply_sent_is_queued_with_the_sent_email(receiver, settings, operator):
+    from testutils.fake_smtp import FakeSMTP
+
+    client, _ = services.api_client_create(name="replies")
+    services.webhook_subscription_create(client=client, url=receiver.url, events=["reply.sent"])
+    run = _run_of(client, status=RunStatus.ESCALATED, draft_response="Here is the answer.")
+    with FakeSMTP(["550"]) as smtp:
+        smtp.use(settings)
+        services.run_reply_approve(run_id=run.pk, user=operator)  # refused by the server: not sent
+        assert not WebhookDelivery.objects.exists()
+        services.email_send_again(run_id=run.pk, user=operator)  # accepted
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event == "reply.sent"
+    assert delivery.payload["final_response"] == "Here is the answer."
