@@ -31,6 +31,10 @@ class TargetRefused(Exception):
     """The URL may not be called: its scheme, or an address its host resolves to."""
 
 
+class Unresolvable(TargetRefused):
+    """The host does not resolve (now): refused at a save, retried at a delivery."""
+
+
 def address_refused(address: str) -> str:
     """Why an IP address is no target for a webhook, or "" when it is a public one."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -58,10 +62,10 @@ def resolve(url: str, *, allow_private: bool | None = None) -> tuple[str, str, i
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"{host} does not resolve: {exc}") from None
+        raise Unresolvable(f"{host} does not resolve: {exc}") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
-        raise TargetRefused(f"{host} does not resolve")
+        raise Unresolvable(f"{host} does not resolve")
     if not allow:
         for address in addresses:
             reason = address_refused(address)
@@ -107,6 +111,8 @@ def post(url: str, *, body: str, msg_id: str, secrets: list[str], allow_private:
 
     try:
         host, address, port = resolve(url, allow_private=allow_private)
+    except Unresolvable as exc:  # DNS may be back later: a connection error, retried
+        return Answer(None, elapsed(), error=f"ConnectError: {exc}"[:500])
     except TargetRefused as exc:
         return Answer(None, elapsed(), error=f"refused: {exc}")
     parts = urlsplit(url)

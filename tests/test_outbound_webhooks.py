@@ -426,3 +426,38 @@ def test_reply_sent_is_queued_with_the_sent_email(receiver, settings, operator):
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == "reply.sent"
     assert delivery.payload["final_response"] == "Here is the answer."
+
+
+def test_the_worker_processes_sender_thread_delivers(receiver, client_and_sub, settings):
+    """The trigger: each worker process's `webhooks` thread (orchestration/runner/worker.py)."""
+    import threading
+    import time
+
+    from orchestration.runner.worker import Worker
+
+    settings.OUTBOUND_WEBHOOK_POLL_SECONDS = 0.1
+    client, _ = client_and_sub
+    _fail_run(_run_of(client))
+    worker = Worker(concurrency=1)
+    thread = threading.Thread(target=worker._webhooks, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=15)
+        worker.pool.shutdown()
+    assert not thread.is_alive()
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_a_host_that_does_not_resolve_is_retried_at_delivery(receiver, client_and_sub):
+    client, sub = client_and_sub
+    _fail_run(_run_of(client))
+    WebhookSubscription.objects.filter(pk=sub.pk).update(url="http://does-not-exist.invalid/hooks")
+    webhooks.deliver_due()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "does not resolve" in delivery.last_error
