@@ -3,17 +3,12 @@ the transaction of the change, delivered at least once with backoff, signed by t
 Webhooks scheme (checked with the `standardwebhooks` package), stopped by a 4xx, paced by
 Retry-After and the circuit, refused for private targets unless allowed, redelivered on request."""
 
-import io
-import json
 import random
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -29,8 +24,7 @@ from inquiries.models import (
 from inquiries.services import webhooks
 from inquiries.services._common import end_locked, locked_run
 from inquiries.webhook_http import TargetRefused, resolve
-from testutils.factories import make_run
-from testutils.webhook_receiver import WebhookReceiver
+from testutils.webhook_receiver import WebhookReceiver, fail_run, run_of
 from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,17 +46,6 @@ def client_and_sub(receiver):
     sub = services.webhook_subscription_create(client=client, url=receiver.url,
                                                events=["run.completed", "run.escalated", "run.error"])
     return client, sub
-
-
-def _run_of(client, **fields) -> Run:
-    run = make_run(**fields)
-    Inquiry.objects.filter(pk=run.inquiry_id).update(api_client=client)
-    return Run.objects.select_related("inquiry").get(pk=run.pk)
-
-
-def _fail_run(run: Run) -> None:
-    with transaction.atomic():
-        end_locked(locked_run(run.pk), status=RunStatus.ERROR, error_code="x", error="boom")
 
 
 def _due(delivery: WebhookDelivery):
@@ -139,7 +122,7 @@ def test_down_then_500_then_200_is_delivered_once_with_every_attempt_logged(rece
 def test_a_4xx_stops_the_delivery(receiver, client_and_sub):
     client, _ = client_and_sub
     receiver.script = [410]
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     assert webhooks.deliver_due() == 1
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == "run.error"
@@ -151,7 +134,7 @@ def test_a_4xx_stops_the_delivery(receiver, client_and_sub):
 def test_a_redirect_is_not_followed(receiver, client_and_sub):
     client, _ = client_and_sub
     receiver.script = ["redirect"]
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     webhooks.deliver_due()
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.DEAD
@@ -162,7 +145,7 @@ def test_a_redirect_is_not_followed(receiver, client_and_sub):
 def test_429_honours_retry_after_and_408_409_are_retried(receiver, client_and_sub):
     client, _ = client_and_sub
     receiver.script = [(429, {"Retry-After": "120"}), 408, 409]
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     now = timezone.now()
     webhooks.deliver_due(now=now)
     delivery = WebhookDelivery.objects.get()
@@ -179,7 +162,7 @@ def test_429_honours_retry_after_and_408_409_are_retried(receiver, client_and_su
 def test_retries_stop_after_the_window(receiver, client_and_sub, settings):
     client, _ = client_and_sub
     receiver.script = [503, 503]
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     delivery = WebhookDelivery.objects.get()
     webhooks.deliver_due(now=delivery.created_at)
     webhooks.deliver_due(now=delivery.created_at + timedelta(days=1, minutes=1))
@@ -194,7 +177,7 @@ def test_the_circuit_stops_hammering_a_dead_receiver(receiver, client_and_sub, s
     client, sub = client_and_sub
     receiver.down()
     for _ in range(3):
-        _fail_run(_run_of(client))
+        fail_run(run_of(client))
     now = timezone.now()
     assert webhooks.deliver_due(now=now, limit=2) == 2
     sub.refresh_from_db()
@@ -224,7 +207,7 @@ def test_the_ssrf_guard_refuses_private_targets_unless_allowed(url, settings):
 
 def test_the_guard_is_checked_again_at_delivery(receiver, client_and_sub, settings):
     client, _ = client_and_sub
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = False  # allowed at save, not any more
     webhooks.deliver_due()
     delivery = WebhookDelivery.objects.get()
@@ -235,7 +218,7 @@ def test_the_guard_is_checked_again_at_delivery(receiver, client_and_sub, settin
 
 def test_the_delivery_is_queued_in_the_transaction_of_the_change(receiver, client_and_sub):
     client, _ = client_and_sub
-    run = _run_of(client)
+    run = run_of(client)
     seen = []
 
     def fail_then_roll_back() -> None:
@@ -250,25 +233,15 @@ def test_the_delivery_is_queued_in_the_transaction_of_the_change(receiver, clien
     assert not WebhookDelivery.objects.exists()  # … and gone with it
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
     other, _ = services.api_client_create(name="not-subscribed")
-    _fail_run(_run_of(other))  # another client's run: nothing queued
+    fail_run(run_of(other))  # another client's run: nothing queued
     WebhookSubscription.objects.update(is_active=False)
-    _fail_run(_run_of(client))  # an inactive subscription: nothing queued
+    fail_run(run_of(client))  # an inactive subscription: nothing queued
     assert not WebhookDelivery.objects.exists()
-
-
-def test_escalation_resolved_is_queued_with_the_resolution(receiver, operator):
-    client, _ = services.api_client_create(name="resolver")
-    services.webhook_subscription_create(client=client, url=receiver.url, events=["escalation.resolved"])
-    run = _run_of(client, status=RunStatus.ESCALATED)
-    services.run_resolve(run_id=run.pk, user=operator, note="done")
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.event == "escalation.resolved"
-    assert delivery.payload["status"] == "escalated"
 
 
 def test_redeliver_makes_a_new_attempt_with_the_same_id(receiver, client_and_sub):
     client, _ = client_and_sub
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     webhooks.deliver_due()
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.DELIVERED
@@ -287,59 +260,12 @@ def test_rotation_signs_with_both_secrets(receiver, client_and_sub):
     client, sub = client_and_sub
     old = sub.secret
     new = services.webhook_subscription_rotate(subscription=sub)
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     webhooks.deliver_due()
     request = receiver.requests[-1]
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     for secret in (old, new):
         Webhook(secret).verify(request.body, request.headers)
-
-
-def test_the_management_command_prints_the_secret_once(receiver):
-    client, _ = services.api_client_create(name="scripted")
-    out = io.StringIO()
-    call_command("webhook_subscription", "create", "scripted", receiver.url,
-                 "--events", "run.completed,run.escalated", stdout=out)
-    secret = out.getvalue().strip()
-    sub = WebhookSubscription.objects.get(api_client=client)
-    assert secret == sub.secret
-    assert secret.startswith("whsec_")
-    assert sub.events == ["run.completed", "run.escalated"]
-    listing = io.StringIO()
-    call_command("webhook_subscription", "list", stdout=listing)
-    assert receiver.url in listing.getvalue()
-    assert secret not in listing.getvalue()
-    rotated = io.StringIO()
-    call_command("webhook_subscription", "rotate", str(sub.pk), stdout=rotated)
-    assert rotated.getvalue().strip().startswith("whsec_")
-    assert rotated.getvalue().strip() != secret
-    call_command("webhook_subscription", "deactivate", str(sub.pk), stdout=io.StringIO())
-    assert not WebhookSubscription.objects.get(pk=sub.pk).is_active
-
-
-def test_the_run_page_lists_deliveries_and_redelivers(receiver, client_and_sub, operator_client, operator):
-    client, _ = client_and_sub
-    run = _run_of(client)
-    _fail_run(run)
-    webhooks.deliver_due()
-    delivery = WebhookDelivery.objects.get()
-    page = operator_client.get(reverse("dashboard:run", args=[run.pk]))
-    text = page.content.decode()
-    assert "Webhook deliveries" in text
-    assert "run.error" in text
-    assert "Redeliver" in text
-    url = reverse("dashboard:run-redeliver", args=[run.pk, delivery.pk])
-    assert Client().post(url).status_code == 302  # to the sign-in page: nothing happens
-    without_csrf = Client(enforce_csrf_checks=True)
-    without_csrf.force_login(operator)
-    assert without_csrf.post(url).status_code == 403
-    delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.DELIVERED
-    response = operator_client.post(url)
-    assert response.status_code == 302
-    delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.PENDING
-    assert json.loads(json.dumps(delivery.payload))["event"] == "run.error"
 
 
 def test_a_worker_that_lost_its_lease_queues_nothing(receiver, client_and_sub):
@@ -361,101 +287,9 @@ def test_a_worker_that_lost_its_lease_queues_nothing(receiver, client_and_sub):
         "run.completed", "completed", "run.completed")
 
 
-def test_the_admin_shows_the_secret_once_and_redelivers(receiver, admin_client):
-    from django.contrib.messages import get_messages
-
-    client, _ = services.api_client_create(name="admin-made")
-    response = admin_client.post("/admin/inquiries/webhooksubscription/add/", {
-        "api_client": client.pk, "url": receiver.url, "events": ["run.error", "reply.sent"], "is_active": "on",
-    }, follow=True)
-    assert response.status_code == 200
-    sub = WebhookSubscription.objects.get(api_client=client)
-    assert sub.events == ["run.error", "reply.sent"]
-    assert any(sub.secret in str(m) for m in get_messages(response.wsgi_request))
-    page = admin_client.get(f"/admin/inquiries/webhooksubscription/{sub.pk}/change/").content.decode()
-    assert sub.secret not in page
-    assert sub.masked_secret in page
-
-    run = _run_of(client)
-    _fail_run(run)
-    webhooks.deliver_due()
-    delivery = WebhookDelivery.objects.get()
-    page = admin_client.get(f"/admin/inquiries/webhookdelivery/{delivery.pk}/change/").content.decode()
-    assert delivery.webhook_id in page
-    assert "Attempt" in page
-    assert delivery.webhook_id in admin_client.get(f"/admin/inquiries/run/{run.pk}/change/").content.decode()
-    admin_client.post("/admin/inquiries/webhookdelivery/", {"action": "redeliver", "_selected_action": [delivery.pk]})
-    assert webhooks.deliver_due() == 1
-    assert delivery.attempt_log.count() == 2
-
-
-def test_the_admin_refuses_a_private_url_unless_allowed(admin_client, settings):
-    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = False
-    client, _ = services.api_client_create(name="admin-private")
-    response = admin_client.post("/admin/inquiries/webhooksubscription/add/", {
-        "api_client": client.pk, "url": "http://169.254.169.254/latest", "events": ["run.error"], "is_active": "on"})
-    assert response.status_code == 200
-    assert "link-local" in response.content.decode()
-    assert not WebhookSubscription.objects.exists()
-
-
-def test_erasure_erases_the_payloads_of_deliveries(receiver, client_and_sub):
-    client, _ = client_and_sub
-    run = _run_of(client)
-    _fail_run(run)
-    email = Run.objects.select_related("inquiry").get(pk=run.pk).inquiry.sender_email
-    assert email in json.dumps(WebhookDelivery.objects.get().payload)
-    counts = services.contact_erase(email=email, actor_label="tests")
-    assert counts["webhook_payloads"] == 1
-    payload = WebhookDelivery.objects.get().payload
-    assert email not in json.dumps(payload)
-    assert payload == {"event": "run.error", "run_id": str(run.pk), "status": "error", "erased": True}
-
-
-def test_reply_sent_is_queued_with_the_sent_email(receiver, settings, operator):
-    from testutils.fake_smtp import FakeSMTP
-
-    client, _ = services.api_client_create(name="replies")
-    services.webhook_subscription_create(client=client, url=receiver.url, events=["reply.sent"])
-    run = _run_of(client, status=RunStatus.ESCALATED, draft_response="Here is the answer.")
-    with FakeSMTP(["550"]) as smtp:
-        smtp.use(settings)
-        services.run_reply_approve(run_id=run.pk, user=operator)  # refused by the server: not sent
-        assert not WebhookDelivery.objects.exists()
-        services.email_send_again(run_id=run.pk, user=operator)  # accepted
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.event == "reply.sent"
-    assert delivery.payload["final_response"] == "Here is the answer."
-
-
-def test_the_worker_processes_sender_thread_delivers(receiver, client_and_sub, settings):
-    """The trigger: each worker process's `webhooks` thread (orchestration/runner/worker.py)."""
-    import threading
-    import time
-
-    from orchestration.runner.worker import Worker
-
-    settings.OUTBOUND_WEBHOOK_POLL_SECONDS = 0.1
-    client, _ = client_and_sub
-    _fail_run(_run_of(client))
-    worker = Worker(concurrency=1)
-    thread = threading.Thread(target=worker._webhooks, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not receiver.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=15)
-        worker.pool.shutdown()
-    assert not thread.is_alive()
-    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
-
-
 def test_a_host_that_does_not_resolve_is_retried_at_delivery(receiver, client_and_sub):
     client, sub = client_and_sub
-    _fail_run(_run_of(client))
+    fail_run(run_of(client))
     WebhookSubscription.objects.filter(pk=sub.pk).update(url="http://does-not-exist.invalid/hooks")
     webhooks.deliver_due()
     delivery = WebhookDelivery.objects.get()

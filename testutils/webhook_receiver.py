@@ -78,3 +78,24 @@ class WebhookReceiver:
             self._server.server_close()
             self._thread.join(timeout=5)
             self._server = None
+
+
+def run_of(client, **fields):
+    """A run (testutils/factories.py) whose inquiry the API client `client` submitted."""
+    from inquiries.models import Inquiry, Run
+    from testutils.factories import make_run
+
+    run = make_run(**fields)
+    Inquiry.objects.filter(pk=run.inquiry_id).update(api_client=client)
+    return Run.objects.select_related("inquiry").get(pk=run.pk)
+
+
+def fail_run(run) -> None:
+    """End the run `error` the way a run out of attempts ends (inquiries/services/_common.py)."""
+    from django.db import transaction
+
+    from inquiries.models import RunStatus
+    from inquiries.services._common import end_locked, locked_run
+
+    with transaction.atomic():
+        end_locked(locked_run(run.pk), status=RunStatus.ERROR, error_code="x", error="boom")
