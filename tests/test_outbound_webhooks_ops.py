@@ -16,11 +16,19 @@ from django.test import Client
 from django.urls import reverse
 
 from inquiries import services
-from inquiries.models import DeliveryStatus, Run, RunStatus, WebhookDelivery, WebhookSubscription
+from inquiries.models import (
+    DeliveryStatus,
+    Inquiry,
+    Run,
+    RunStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from inquiries.services import webhooks
 from orchestration.runner.worker import Worker
 from testutils.fake_smtp import FakeSMTP
 from testutils.webhook_receiver import WebhookReceiver, fail_run, run_of
+from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,3 +187,19 @@ def test_the_worker_processes_sender_thread_delivers(receiver, client_and_sub, s
         worker.pool.shutdown()
     assert not thread.is_alive()
     assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_the_workflows_automatic_reply_queues_reply_sent_with_the_step(receiver, settings):
+    """The leased path: the reply's `sent` update, its event and the delivery commit together."""
+    settings.LLM_BACKEND = "builtin"
+    load_knowledge_base()
+    client, _ = services.api_client_create(name="auto-replies")
+    services.webhook_subscription_create(client=client, url=receiver.url, events=["reply.sent", "run.completed"])
+    run = accept(subject="Free trial", body="Is there a free trial, and do I need a credit card to start it?")
+    Inquiry.objects.filter(pk=run.inquiry_id).update(api_client=client)
+    assert execute(run) == "completed"
+    assert run.emails.get().status == "sent"
+    events = sorted(WebhookDelivery.objects.filter(run=run).values_list("event", flat=True))
+    assert events == ["reply.sent", "run.completed"]
+    assert webhooks.deliver_due() == 2
+    assert sorted(json.loads(r.body)["event"] for r in receiver.requests) == events
