@@ -390,3 +390,7 @@ from .settings_security import *  # noqa: E402,F403
 # --- Triage: language, reply languages, entities, sentiment ---------------------------------------
 # In autoflow/settings_triage.py (orchestration/analysis/ reads them).
 from .settings_triage import *  # noqa: E402,F403
+
+# --- Outbound webhooks -----------------------------------------------------------------------------
+# In autoflow/settings_webhooks.py (inquiries/webhook_sender.py reads them).
+from .settings_webhooks import *  # noqa: E402,F403

@@ -19,6 +19,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/approve", views.run_approve, name="run-approve"),
     path("runs/<uuid:run_id>/send-again", views.run_send_again, name="run-send-again"),
     path("runs/<uuid:run_id>/resolve", views.run_resolve, name="run-resolve"),
+    path("runs/<uuid:run_id>/webhooks/<int:delivery_id>/redeliver", views.run_redeliver, name="run-redeliver"),
     path("runs/<uuid:run_id>/replay", views.run_replay, name="run-replay"),
     path("runs/<uuid:run_id>/delete", views.run_delete, name="run-delete"),
     path("submit/", views.submit, name="submit"),

@@ -155,6 +155,7 @@ def _run_context(run: Run) -> dict:
         "citations": _citations(run),
         "step_rows": [(s, max(round(s.duration_ms / longest * 100), 1)) for s in steps],
         "events": selectors.run_events(run_id=run.pk), "emails": list(run.emails.all()),
+        "webhook_deliveries": list(selectors.run_webhook_deliveries(run_id=run.pk)),
         "draft_form": DraftForm(initial={"draft": run.draft_response}), "resolve_form": ResolveForm(),
     }
 
@@ -272,6 +273,16 @@ def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
     note = form.cleaned_data["note"] if form.is_valid() else ""
     return _act(request, run_id, lambda: services.run_resolve(run_id=run_id, user=request.user, note=note),
                 "Escalation resolved.")
+
+
+@console_required
+@require_POST
+def run_redeliver(request: HttpRequest, run_id, delivery_id: int) -> HttpResponse:
+    """Deliver one of the run's webhook events again (same webhook-id: receivers dedupe by it)."""
+    if not selectors.run_webhook_deliveries(run_id=run_id).filter(pk=delivery_id).exists():
+        raise Http404("No such delivery.")
+    return _act(request, run_id, lambda: services.webhook_redeliver(delivery_id=delivery_id),
+                "The webhook will be delivered again within seconds.")
 
 
 @console_required

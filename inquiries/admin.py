@@ -4,7 +4,7 @@ What the system recorded (runs, steps, events, idempotency claims, e-mails, lead
 audit log) is read-only here: staff can look, filter, search and export, never rewrite history.
 Deleting a run or an inquiry (with the delete permission) goes through the same service as the
 API: Redis cleanup, an audit entry, the inquiry removed when orphaned. The knowledge base, product
-names, API clients and contact details are editable.
+names, API clients, webhook subscriptions (admin_webhooks.py) and contact details are editable.
 """
 
 import csv
@@ -20,6 +20,7 @@ from core.csv_safe import csv_safe
 
 from . import services
 from .admin_privacy import ContactPrivacyMixin, erase_contacts, export_contacts_json
+from .admin_webhooks import WebhookDeliveryInline
 from .models import (
     ApiClient,
     ApiScope,
@@ -151,7 +152,7 @@ class RunAdmin(DeleteThroughServiceMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     actions = [export_runs_csv]
-    inlines = [RunStepInline, RunEventInline, OutboundEmailInline]
+    inlines = [RunStepInline, RunEventInline, OutboundEmailInline, WebhookDeliveryInline]
     fieldsets = [
         ("Run", {"fields": ["id", "status", "current_agent", "created_at", "updated_at", "started_at",
                             "finished_at", "attempts", "replay_of"]}),

@@ -8,6 +8,7 @@ AUDITORS = "auditors"
 _READ_MODELS = [
     "inquiry", "run", "runstep", "runevent", "idempotencyrecord", "outboundemail",
     "contact", "leadscoreentry", "knowledgearticle", "productname", "apiclient", "auditentry",
+    "webhooksubscription", "webhookdelivery", "webhookattempt",
 ]
 _OPERATOR_EXTRA = [
     "change_run", "delete_run",

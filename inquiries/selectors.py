@@ -198,6 +198,14 @@ def sender_open_escalations(*, email: str, exclude_run_id=None) -> tuple[int, An
     return runs.count(), (ids[0] if ids else None)
 
 
+def run_webhook_deliveries(*, run_id) -> QuerySet:
+    """The run's outbound webhook deliveries, oldest first, with their subscription and attempts."""
+    from .models import WebhookDelivery
+
+    return (WebhookDelivery.objects.filter(run_id=run_id).select_related("subscription")
+            .prefetch_related("attempt_log").order_by("created_at", "pk"))
+
+
 def run_events(*, run_id) -> QuerySet:
     from .models import RunEvent
 

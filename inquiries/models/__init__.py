@@ -9,7 +9,8 @@ forms, so no writer can store a status, intent or tier outside the contract.
 
 The models live in modules by topic: `choices` (the closed value sets), `contacts` (CRM),
 `intake` (API clients, inquiries, idempotency claims), `runs` (runs, steps, events, e-mail),
-`knowledge` (the knowledge base and the product names) and `audit` (the audit log of what outlives its subject: a
+`knowledge` (the knowledge base and the product names), `webhooks` (outbound webhook
+subscriptions, deliveries and their attempts) and `audit` (the audit log of what outlives its subject: a
 deleted run, a sign-in lock-out); every name is importable from `inquiries.models`.
 """
 
@@ -35,6 +36,13 @@ from .contacts import Contact, LeadScoreEntry
 from .intake import ApiClient, IdempotencyRecord, Inquiry
 from .knowledge import KnowledgeArticle, ProductName
 from .runs import OutboundEmail, Run, RunEvent, RunStep
+from .webhooks import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Intent", "Family", "INTENT_FAMILY", "LeadTier", "Severity", "LLMBackend", "InquirySource", "ApiScope", "RunStatus",
@@ -42,4 +50,5 @@ __all__ = [
     "Contact", "LeadScoreEntry", "ApiClient", "IdempotencyRecord", "Inquiry", "KnowledgeArticle",
     "ProductName",
     "OutboundEmail", "Run", "RunEvent", "RunStep",
+    "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "WebhookEvent", "WebhookSubscription",
 ]

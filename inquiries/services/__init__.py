@@ -10,6 +10,7 @@
     escalations  operator actions on escalated runs
     privacy      one person's data: exported, or erased everywhere
     retention    the retention window: expired runs purged with what belongs to them
+    webhooks     outbound webhooks: subscriptions, deliveries queued with their change, the sender
 
 `from inquiries import services; services.run_claim(...)`: every name below is the same object
 as in its module.
@@ -55,6 +56,10 @@ from .runs import (
     run_finish_under_lease,
     run_step_record,
 )
+from .webhooks import deliver_due as webhooks_deliver_due
+from .webhooks import redeliver as webhook_redeliver
+from .webhooks import subscription_create as webhook_subscription_create
+from .webhooks import subscription_rotate as webhook_subscription_rotate
 
 __all__ = [
     # clients
@@ -78,6 +83,8 @@ __all__ = [
     "audit_record",
     # privacy, retention
     "address_hash", "contact_erase", "contact_export", "runs_purge_expired",
+    # webhooks
+    "webhook_redeliver", "webhook_subscription_create", "webhook_subscription_rotate", "webhooks_deliver_due",
     # pipelined SQL
     "Statement", "send",
 ]

@@ -11,9 +11,11 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from inquiries import hotstate, realtime, selectors
+from inquiries import hotstate, payloads, realtime, selectors
 from inquiries.events import run_event_record
 from inquiries.models import Run, RunStatus
+
+from .webhooks import TERMINAL_EVENTS, enqueue
 
 logger = logging.getLogger("inquiries.services")
 
@@ -59,7 +61,7 @@ def locked_run(run_id) -> Run | None:
 def end_locked(run: Run, *, status: str, error_code: str = "", error: str = "", message: str = "",
                fields: dict[str, Any] | None = None, data: dict | None = None) -> None:
     """End a run locked by the caller's transaction (the ORM path, outside a worker's pipelined
-    writes): its status, its terminal event, and once committed the hot plane and live events."""
+    writes): its status, its terminal event, its webhook deliveries, and once committed the hot plane and live events."""
     now = timezone.now()
     for field, value in (fields or {}).items():
         setattr(run, field, value)
@@ -75,6 +77,7 @@ def end_locked(run: Run, *, status: str, error_code: str = "", error: str = "", 
     run_event_record(run=run, type=Run.TERMINAL_EVENT_TYPES[status], actor_label="system",
                      message=message or run.get_status_display(),
                      data={"error_code": error_code, "escalation_reason": run.escalation_reason, **(data or {})})
+    enqueue(run.pk, TERMINAL_EVENTS[status], payloads.run_status_payload(run))
     after_commit(run.pk, {"type": str(status)})
     run_id = run.pk
     transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=False))

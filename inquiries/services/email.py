@@ -37,10 +37,12 @@ from django_q.models import Schedule
 from core.text_safety import safe_subject
 from inquiries.errors import ActionRefused
 from inquiries.events import run_event_record
-from inquiries.models import EmailKind, EmailStatus, OutboundEmail, Run, RunEventType
+from inquiries.models import EmailKind, EmailStatus, OutboundEmail, Run, RunEventType, WebhookEvent
+from inquiries.payloads import run_status_payload
 
 from ._pipeline import Statement, event, insert, insert_parts
 from .leases import Lease, send_held
+from .webhooks import enqueue, enqueue_statement
 
 AUTO_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
 _DELIVERY_FIELDS = ["status", "error", "sent_at", "attempts", "next_attempt_at"]
@@ -109,6 +111,8 @@ def _after_attempt(email: OutboundEmail, *, actor=None) -> OutboundEmail:
             run_event_record(run=email.run, type=RunEventType.REPLY_SENT, actor=actor,
                              actor_label="" if actor else "system", message=f"Reply sent to {email.to}",
                              data={"email_id": email.pk, "attempt": email.attempts})
+            run = Run.objects.select_related("inquiry").get(pk=email.run_id)
+            enqueue(run.pk, WebhookEvent.REPLY_SENT, run_status_payload(run))
         elif email.status == EmailStatus.RETRYING:
             _schedule_retry(email)
     return email
@@ -226,6 +230,7 @@ def reply_send_once(lease: Lease, *, body: str) -> ReplyAttempt:
     if email.status == EmailStatus.SENT:
         statements.append(insert(event(run.pk, RunEventType.REPLY_SENT, f"Reply sent to {email.to}",
                                        {"email_id": email.pk})))
+        statements.append(enqueue_statement(run.pk, WebhookEvent.REPLY_SENT, lease.snapshot()))
     elif email.status == EmailStatus.RETRYING:
         _schedule_retry(email)
     return ReplyAttempt(email, statements)

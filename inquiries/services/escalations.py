@@ -18,11 +18,14 @@ from inquiries.models import (
     Run,
     RunEventType,
     RunStatus,
+    WebhookEvent,
 )
+from inquiries.payloads import run_status_payload
 
 from ._common import after_commit, locked_run
 from .email import outbound_email_send_once
 from .intake import Acceptance, Caller, inquiry_accept
+from .webhooks import enqueue
 
 RUN_GONE = "This run no longer exists."
 _T = TypeVar("_T")
@@ -110,6 +113,7 @@ def run_resolve(*, run_id, user, note: str = "") -> Run:
         run_event_record(run=run, type=RunEventType.RESOLVED, actor=user, message="Resolved"
                          + (f": {run.resolution_note}" if run.resolution_note else ""),
                          data={"note": run.resolution_note})
+        enqueue(run.pk, WebhookEvent.ESCALATION_RESOLVED, run_status_payload(run))
         after_commit(run.pk, None)
         # The runs that joined this escalation (a sender's flood) are resolved with it.
         for joined in Run.objects.select_for_update().filter(joined_escalation=run, resolved_at__isnull=True):
@@ -119,6 +123,7 @@ def run_resolve(*, run_id, user, note: str = "") -> Run:
             run_event_record(run=joined, type=RunEventType.RESOLVED, actor=user,
                              message=f"Resolved with the escalation it joined ({run.pk})",
                              data={"note": joined.resolution_note, "joined_escalation": str(run.pk)})
+            enqueue(joined.pk, WebhookEvent.ESCALATION_RESOLVED, run_status_payload(joined))
             after_commit(joined.pk, None)
     return run
 

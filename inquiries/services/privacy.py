@@ -4,7 +4,7 @@
 A person is an e-mail address: the inquiries sent from it (any case) or linked to its contact.
 Erasure keeps what the audit needs (run ids, times, statuses, intents, event types) and
 anonymises the rest in one transaction: inquiries, the runs' texts, steps' inputs and outputs,
-events' messages and data, e-mails; it deletes the contact, its lead scores, the idempotency
+events' messages and data, e-mails, webhook deliveries' payloads; it deletes the contact, its lead scores, the idempotency
 records and the LangGraph checkpoints of the runs, then their Redis keys once committed.
 RunEvent's append-only trigger lets exactly this through (migration 0009): `autoflow.erasure` is
 set for the erasing transaction only. Both acts are audited with a keyed hash of the address
@@ -171,6 +171,18 @@ def _erase_runs(runs: list[Run], needles: list[str]) -> dict[str, int]:
     return counts
 
 
+def _erase_webhook_payloads(run_ids) -> int:
+    """The webhook deliveries' copies of the runs' RunStatus keep only the event, the run id and
+    its status (one not yet delivered is sent so, marked `erased`)."""
+    if not run_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE inquiries_webhookdelivery SET payload = jsonb_build_object('event', payload->'event', "
+                       "'run_id', payload->'run_id', 'status', payload->'status', 'erased', true), "
+                       "last_response_excerpt = '' WHERE run_id = ANY(%s::uuid[])", [[str(r) for r in run_ids]])
+        return cursor.rowcount
+
+
 def contact_erase(*, email: str, actor=None, actor_label: str = "", ip: str = "") -> dict[str, int]:
     """Erase one person everywhere (module docstring); returns what was erased, by kind. Refused
     while one of their runs is still running: its worker would write their data again."""
@@ -188,6 +200,7 @@ def contact_erase(*, email: str, actor=None, actor_label: str = "", ip: str = ""
         claims = claims_by_run(run_ids)
         counts = _erase_runs(runs, needles)
         counts["idempotency_records"] = IdempotencyRecord.objects.filter(run_id__in=run_ids).delete()[0]
+        counts["webhook_payloads"] = _erase_webhook_payloads(run_ids)
         counts["checkpoint_threads"] = checkpoints_forget(run_ids)
         counts["lead_scores"] = LeadScoreEntry.objects.filter(
             Q(contact__in=contacts) | Q(run_id__in=run_ids)).delete()[0]

@@ -34,6 +34,7 @@ from ._pipeline import Statement, event, insert, update_run
 from .audit import audit_record
 from .leases import Lease, send_held
 from .privacy import checkpoints_forget
+from .webhooks import TERMINAL_EVENTS, enqueue_statement
 
 STEP_EVENT = "step"
 
@@ -84,8 +85,8 @@ def run_step_record(lease: Lease, *, key: str, node: str, agent: str, action: st
 
 def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
                            carried: Sequence[Statement] = ()) -> None:
-    """The worker ends its leased run `completed` or `escalated` with its terminal event, and
-    removes its task from the queue: one round trip, one transaction."""
+    """The worker ends its leased run `completed` or `escalated` with its terminal event, queues
+    its webhook deliveries and removes its task from the queue: one round trip, one transaction."""
     if status not in (RunStatus.COMPLETED, RunStatus.ESCALATED):
         raise ValueError(f"{status!r} is not how a workflow ends")
     now = timezone.now()
@@ -95,7 +96,10 @@ def run_finish_under_lease(lease: Lease, *, status: str, message: str = "",
     if status == RunStatus.ESCALATED:
         values["escalate"] = True
     ack = taskqueue.ack_statement(lease.task_id)
+    finished = {**lease.snapshot(), "status": str(status), "current_agent": "done", "escalate": run.escalate
+                or status == RunStatus.ESCALATED, "updated_at": utc_iso(now)}
     send_held(lease, [
+        enqueue_statement(run.pk, TERMINAL_EVENTS[status], finished),
         update_run(run.pk, values),
         insert(event(run.pk, Run.TERMINAL_EVENT_TYPES[status], message or RunStatus(status).label,
                      {"error_code": "", "escalation_reason": run.escalation_reason}, at=now)),

@@ -13,6 +13,8 @@
                             locks in one round trip, and reports the process in Redis
                 listener    LISTEN autoflow_queue on a connection of its own
                 scheduler   django-q2's scheduler every 30 s (its lock keeps clusters from doubling)
+                webhooks    the outbound webhook sender every OUTBOUND_WEBHOOK_POLL_SECONDS: claims
+                            due deliveries with SKIP LOCKED (inquiries/services/webhooks.py)
 
 A run's lease and its task's lock are renewed only while the run is within RUN_TIMEOUT_SECONDS of
 its attempt's start. A worker that dies, hangs or loses the database stops renewing; its tasks

@@ -96,7 +96,8 @@ class Worker:
         logger.info("worker %s: %s slots", self.owner, self.concurrency)
         connection_created.connect(prepare_connection, dispatch_uid="autoflow-worker-connection")
         for target, name in ((self._listen, "listener"), (self._heartbeat, "heartbeat"),
-                             (self._schedule, "scheduler"), (self._warm, "warm-up")):
+                             (self._schedule, "scheduler"), (self._warm, "warm-up"),
+                             (self._webhooks, "webhooks")):
             threading.Thread(target=target, name=name, daemon=True).start()
         while not self.stopping.is_set():
             self.wake.clear()
@@ -231,6 +232,18 @@ class Worker:
                 scheduler(broker=get_broker())
             except Exception as exc:
                 self._complain("the scheduler failed", exc)
+            finally:
+                close_old_connections()
+
+    def _webhooks(self) -> None:
+        """The outbound webhook sender: every OUTBOUND_WEBHOOK_POLL_SECONDS, the due deliveries
+        (claimed with SKIP LOCKED, so the senders of every worker process share them)."""
+        while not self.stopping.wait(settings.OUTBOUND_WEBHOOK_POLL_SECONDS):
+            try:
+                while services.webhooks_deliver_due(limit=20) and not self.stopping.is_set():
+                    pass  # a full batch: there may be more due
+            except Exception as exc:
+                self._complain("delivering webhooks failed", exc)
             finally:
                 close_old_connections()
 
