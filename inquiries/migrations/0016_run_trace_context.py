@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inquiries', '0014_kb_trigram'),
+        ('inquiries', '0015_webhooks'),
     ]
 
     operations = [

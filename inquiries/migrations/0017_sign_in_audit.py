@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inquiries', '0014_kb_trigram'),
+        ('inquiries', '0016_run_trace_context'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
