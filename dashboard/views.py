@@ -279,6 +279,7 @@ def run_resolve(request: HttpRequest, run_id) -> HttpResponse:
 @require_POST
 def run_redeliver(request: HttpRequest, run_id, delivery_id: int) -> HttpResponse:
     """Deliver one of the run's webhook events again (same webhook-id: receivers dedupe by it)."""
+    _operator_only(request)  # before the lookup: an auditor learns nothing of which deliveries exist
     if not selectors.run_webhook_deliveries(run_id=run_id).filter(pk=delivery_id).exists():
         raise Http404("No such delivery.")
     return _act(request, run_id, lambda: services.webhook_redeliver(delivery_id=delivery_id),

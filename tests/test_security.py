@@ -84,6 +84,9 @@ MATRIX = {
     "console/runs/<uuid:run_id>/approve": [("POST", "/console/runs/{run}/approve", ACTION)],
     "console/runs/<uuid:run_id>/send-again": [("POST", "/console/runs/{run}/send-again", ACTION)],
     "console/runs/<uuid:run_id>/resolve": [("POST", "/console/runs/{run}/resolve", ACTION)],
+    # No such delivery of the run: an operator gets 404, an auditor 403 before any lookup.
+    "console/runs/<uuid:run_id>/webhooks/<int:delivery_id>/redeliver": [
+        ("POST", "/console/runs/{run}/webhooks/999999/redeliver", {**ACTION, "operator": 404})],
     "console/runs/<uuid:run_id>/replay": [("POST", "/console/runs/{run}/replay", ACTION)],
     "console/runs/<uuid:run_id>/delete": [("GET", "/console/runs/{run}/delete", OPERATOR_PAGE),
                                           ("POST", "/console/runs/{run}/delete", ACTION)],
@@ -172,13 +175,14 @@ def test_every_route_answers_each_caller_as_documented_and_leaks_nothing(who, ke
 CONSOLE_POSTS = ["/console/runs/{run}/assign", "/console/runs/{run}/draft", "/console/runs/{run}/approve",
                  "/console/runs/{run}/send-again",
                  "/console/runs/{run}/resolve", "/console/runs/{run}/replay", "/console/runs/{run}/delete",
-                 "/console/submit/", "/console/logout/"]
+                 "/console/runs/{run}/webhooks/999999/redeliver", "/console/submit/", "/console/logout/"]
 
 
 def test_the_list_of_console_posts_is_complete():
     posting = {route for route, calls in MATRIX.items() for method, _, _ in calls
                if method == "POST" and route.startswith("console/")}
-    assert {"/" + r.replace("<uuid:run_id>", "{run}") for r in posting} == set(CONSOLE_POSTS)
+    assert {"/" + r.replace("<uuid:run_id>", "{run}").replace("<int:delivery_id>", "999999")
+            for r in posting} == set(CONSOLE_POSTS)
 
 
 @pytest.mark.django_db
