@@ -381,6 +381,9 @@ if PRODUCTION:
 # --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
 # In autoflow/settings_logging.py: LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING.
 from .settings_logging import *  # noqa: E402,F403
+
+# --- Metrics: GET /metrics, its access, django-prometheus ------------------------------------
+from .settings_metrics import *  # noqa: E402,F403
 from .settings_security import *  # noqa: E402,F403
 
 # --- Triage: language, reply languages, entities, sentiment ---------------------------------------

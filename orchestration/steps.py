@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from core import cpu_budget
+from core import cpu_budget, metrics
 from core.timestamps import utc_iso
 from inquiries import services
 from inquiries.models import Inquiry, RunEventType
@@ -139,15 +139,18 @@ def node(agent: str) -> Callable:
                       "engine answered", {"node": name, "failure": result.outcome.failure,
                                           "detail": result.outcome.detail})] if fallback else []
             state_update = {k: _jsonable(v) for k, v in result.update.items()}
+            finished = timezone.now()
             services.run_step_record(
                 ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
                 output=result.output, inputs=result.inputs,
                 outputs={"state": state_update, **result.details,
                          **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
                             if fallback else {})},
-                started_at=started, finished_at=timezone.now(), run_fields=result.run_fields, notes=notes,
+                started_at=started, finished_at=finished, run_fields=result.run_fields, notes=notes,
                 hold_seconds=ctx.hold_seconds, statements=result.statements, carried=ctx.carried(), **meta,
             )
+            metrics.node_finished(name, (finished - started).total_seconds(),
+                                  fallback=result.outcome.failure if fallback else "")
             return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
 
         run_node.__name__ = run_node.__qualname__ = name
