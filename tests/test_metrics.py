@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scripts.common import free_port
+from scripts.common import free_port, fresh_metrics_dir
 from scripts.web import WebStack
 from testutils.inquiries import KEY, sample_inquiry
 from testutils.live import kill_worker, start_worker, wait_for
@@ -181,3 +181,13 @@ def test_a_slow_database_read_cannot_hang_the_scrape(settings):
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] != "200ms"
+
+
+def test_the_start_scripts_empty_the_metrics_folder_of_an_earlier_start(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_4242.db").write_bytes(b"stale")
+    (folder / "notes.txt").write_text("not ours")
+    assert fresh_metrics_dir(folder) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert fresh_metrics_dir(tmp_path / "new" / "metrics").is_dir()
