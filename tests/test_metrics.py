@@ -191,3 +191,46 @@ def test_the_start_scripts_empty_the_metrics_folder_of_an_earlier_start(tmp_path
     assert fresh_metrics_dir(folder) == folder
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
     assert fresh_metrics_dir(tmp_path / "new" / "metrics").is_dir()
+
+
+def _value(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_model_calls_count_latency_tokens_failures_by_kind_against_a_real_ollama_wire(settings):
+    """In this process (no multiprocess folder): the engine's calls against the fake Ollama server
+    (real HTTP), answering and then failing with 500s until the built-in engine answers instead."""
+    from orchestration.engines.engine import Engine
+    from orchestration.engines.ollama import reset_breakers
+    from testutils.fake_ollama import FakeOllama
+
+    settings.OLLAMA_RETRY_INITIAL_SECONDS = 0.01
+    settings.OLLAMA_MAX_RETRIES = 1
+    settings.OLLAMA_BREAKER_FAILURES = 100
+    reset_breakers()
+    text = {"sender_name": "Dana", "subject": "Trial", "body": "Is there a free trial?"}
+    ok = {"backend": "ollama", "outcome": "ok"}
+    failed = {"backend": "ollama", "outcome": "ollama_server_error"}
+    before = {"ok": _value("autoflow_model_call_duration_seconds_count", **ok),
+              "failed": _value("autoflow_model_call_duration_seconds_count", **failed),
+              "prompt": _value("autoflow_model_tokens_total", backend="ollama", kind="prompt"),
+              "kind": _value("autoflow_model_call_failures_total", kind="ollama_server_error"),
+              "requests": _value("autoflow_ollama_request_failures_total", kind="ollama_server_error")}
+    try:
+        with FakeOllama() as server:
+            settings.OLLAMA_BASE_URL = server.url
+            answered = Engine("ollama", budget_seconds=30).classify(**text)
+            server.mode = "500"
+            fell_back = Engine("ollama", budget_seconds=30).classify(**text)
+    finally:
+        reset_breakers()
+    assert not answered.fallback
+    assert fell_back.fallback
+    assert _value("autoflow_model_call_duration_seconds_count", **ok) == before["ok"] + 1
+    assert _value("autoflow_model_tokens_total", backend="ollama", kind="prompt") == before["prompt"] + 211
+    assert _value("autoflow_model_call_duration_seconds_count", **failed) == before["failed"] + 1
+    assert _value("autoflow_model_call_failures_total", kind="ollama_server_error") == before["kind"] + 1
+    # Each HTTP attempt: the first and its one retry.
+    assert _value("autoflow_ollama_request_failures_total", kind="ollama_server_error") == before["requests"] + 2
