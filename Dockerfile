@@ -12,8 +12,11 @@ RUN pip install --no-cache-dir -r requirements.lock
 
 COPY . .
 RUN APP_ENV=production STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
-    && useradd --system --no-create-home autoflow
-ENV STATIC_ROOT=/app/staticfiles
+    && useradd --system --no-create-home autoflow \
+    && mkdir -p /var/lib/autoflow/metrics && chown autoflow /var/lib/autoflow/metrics
+# Prometheus' multiprocess folder (core/metrics.py): docker-compose.yml mounts one volume there in
+# the web and the worker containers, so that a scrape of the web tier includes the workers.
+ENV STATIC_ROOT=/app/staticfiles PROMETHEUS_MULTIPROC_DIR=/var/lib/autoflow/metrics
 
 USER autoflow
 EXPOSE 8000

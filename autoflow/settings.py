@@ -378,19 +378,14 @@ if PRODUCTION:
 # Sign-in throttling (django-axes) and the Content-Security-Policy (django-csp) are the end of
 # this section, in autoflow/settings_security.py (imported below).
 
-# --- Logging: one line per event, UTC, request id on every line (JSON in production) ------------
-# In autoflow/settings_logging.py: LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING.
+# --- Topic sections, each in a module of its own -------------------------------------------------
+# logging (LOG_LEVEL, LOG_FORMAT, LOG_REDACT_PII, LOGGING); metrics (GET /metrics, django-prometheus);
+# single sign-on (OIDC_*, read by dashboard/oidc.py); security (django-axes, django-csp); triage
+# (language, reply languages, entities, sentiment: orchestration/analysis/); outbound webhooks
+# (OUTBOUND_WEBHOOK_*, docs/webhooks.md).
 from .settings_logging import *  # noqa: E402,F403
-
-# --- Single sign-on (OpenID Connect) ---------------------------------------------------------------
-# In autoflow/settings_oidc.py (dashboard/oidc.py reads them).
+from .settings_metrics import *  # noqa: E402,F403
 from .settings_oidc import *  # noqa: E402,F403
 from .settings_security import *  # noqa: E402,F403
-
-# --- Triage: language, reply languages, entities, sentiment ---------------------------------------
-# In autoflow/settings_triage.py (orchestration/analysis/ reads them).
 from .settings_triage import *  # noqa: E402,F403
-
-# --- Outbound webhooks -----------------------------------------------------------------------------
-# In autoflow/settings_webhooks.py (inquiries/webhook_sender.py reads them).
 from .settings_webhooks import *  # noqa: E402,F403

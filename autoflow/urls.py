@@ -4,7 +4,7 @@ from django.urls import include, path
 from dashboard import oidc
 from inquiries.api.v1 import api as api_v1
 
-from . import views
+from . import metrics, views
 
 urlpatterns = [
     path("", views.root, name="root"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("health/live", views.health_live, name="health-live"),
     path("health/ready", views.health_ready, name="health-ready"),
     path("docs", views.docs_redirect, name="docs"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/v1/", api_v1.urls),
     path("admin/", admin.site.urls),
     path("console/", include("dashboard.urls")),

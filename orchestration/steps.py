@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 
-from core import cpu_budget, tracing
+from core import cpu_budget, metrics, tracing
 from core.timestamps import utc_iso
 from inquiries import services
 from inquiries.models import Inquiry, RunEventType
@@ -155,15 +155,18 @@ def _run_step(fn: Callable, name: str, agent: str, state: AgentState, ctx: RunCo
     tracing.set_attributes(span, **{"autoflow.llm_backend": meta["llm_backend"], "autoflow.model": meta["model"],
                                     "autoflow.fallback": result.outcome.failure if fallback else None})
     state_update = {k: _jsonable(v) for k, v in result.update.items()}
+    finished = timezone.now()
     services.run_step_record(
         ctx.lease, key=name, node=name, agent=result.agent or agent, action=result.action,
         output=result.output, inputs=result.inputs,
         outputs={"state": state_update, **result.details,
                  **({"fallback": result.outcome.failure, "fallback_detail": result.outcome.detail}
                     if fallback else {})},
-        started_at=started, finished_at=timezone.now(), run_fields=result.run_fields, notes=notes,
+        started_at=started, finished_at=finished, run_fields=result.run_fields, notes=notes,
         hold_seconds=ctx.hold_seconds, statements=result.statements, carried=ctx.carried(), **meta,
     )
+    metrics.node_finished(name, (finished - started).total_seconds(),
+                          fallback=result.outcome.failure if fallback else "")
     return {**state_update, "messages": [AIMessage(content=f"{name}: {result.action}", name=name)]}
 
 

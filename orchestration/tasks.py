@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from core import tracing
+from core import metrics, tracing
 from inquiries import selectors, services, taskqueue
 from inquiries.models import Run, RunStatus
 
@@ -156,6 +156,9 @@ def _execute(lease, *, run_id: str, owner: str, backend: str, task_id: int | Non
                 lease, status=RunStatus.ESCALATED if escalated else RunStatus.COMPLETED,
                 message=("Escalated: " + policy.joined(policy.reasons_of(state)))[:500] if escalated
                 else "Completed", carried=saver.take(thread_id))
+        metrics.run_finished(status=run.status, intent=state.get("intent", ""), family=state.get("family", ""),
+                             band=state.get("confidence_band", ""), backend=run.llm_backend,
+                             seconds=(run.finished_at - run.created_at).total_seconds())
     except services.LeaseLost:
         logger.warning("run %s: attempt %s lost its lease to another worker; it stops here", run_id, lease.attempt)
         return "lease_lost"

@@ -90,3 +90,13 @@ def reachable_by_service_user(path: Path) -> bool:
     # Only traversal is needed: each server's own folder inside is handed over to the user.
     probe = subprocess.run(["test", "-x", str(path)], check=False, **as_service_user())
     return probe.returncode == 0
+
+
+def fresh_metrics_dir(path: Path) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR for a stack's processes (core/metrics.py): created, and emptied of
+    the sample files of an earlier start (whose processes are gone; their counters would be summed
+    in again)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from scripts import pids
-from scripts.common import REPO, WORKER_COMMAND, free_port
+from scripts.common import REPO, WORKER_COMMAND, free_port, fresh_metrics_dir
 from scripts.pg_server import PostgresServer
 from scripts.redis_server import RedisServer
 from scripts.services import Services, local_services
@@ -123,6 +123,9 @@ class Stack:
             given = {key: url for key, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url))
                      if url}
             self.env = {**self.base_env, **given, **self.services.env}
+            # One folder for the metrics of every process of this stack: its web tiers and workers.
+            metrics = Path(self.env.get("PROMETHEUS_MULTIPROC_DIR") or self.base / "metrics")
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(metrics))
             if self.migrate_on_start:
                 self.migrate()
         except BaseException:

@@ -33,6 +33,7 @@ from scripts.common import (
     RUN_DIR,
     ServiceError,
     free_port,
+    fresh_metrics_dir,
     hand_over,
     log,
     port_open,
@@ -226,8 +227,13 @@ def main() -> int:
     stop = StopRequest()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "autoflow.settings")
+    run_dir = Path(os.environ.get("AUTOFLOW_WEB_DIR") or RUN_DIR / "web")
+    # The metrics of the tier's processes (core/metrics.py); a worker cluster that is to be
+    # scraped with them is given the same folder (README, Metrics).
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(Path(env.get("PROMETHEUS_MULTIPROC_DIR")
+                                                                  or run_dir / "metrics")))
     stack = WebStack(env=env, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
-                     run_dir=Path(os.environ.get("AUTOFLOW_WEB_DIR") or RUN_DIR / "web"))
+                     run_dir=run_dir)
     try:
         stack.start()
     except ServiceError as exc:

@@ -56,6 +56,9 @@ MATRIX = {
     "health/live": [("GET", "/health/live", PUBLIC)],
     "health/ready": [("GET", "/health/ready", PUBLIC)],
     "docs": [("GET", "/docs", dict.fromkeys(CALLERS, 302))],
+    # The test client is on loopback and no METRICS_TOKEN is set: anyone there (tests/test_metrics.py
+    # has the token, the trusted addresses and the refusals, over real HTTP).
+    "metrics": [("GET", "/metrics", PUBLIC)],
     "api/v1/": [("GET", "/api/v1/", dict.fromkeys(CALLERS, 404))],  # django-ninja's index: nothing there
     "api/v1/openapi.json": [("GET", "/api/v1/openapi.json", PUBLIC)],
     "api/v1/docs": [("GET", "/api/v1/docs", PUBLIC)],

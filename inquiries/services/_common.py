@@ -11,9 +11,10 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from core import metrics
 from inquiries import hotstate, payloads, realtime, selectors
 from inquiries.events import run_event_record
-from inquiries.models import Run, RunStatus
+from inquiries.models import INTENT_FAMILY, Run, RunStatus
 
 from .webhooks import TERMINAL_EVENTS, enqueue
 
@@ -79,6 +80,10 @@ def end_locked(run: Run, *, status: str, error_code: str = "", error: str = "", 
                      data={"error_code": error_code, "escalation_reason": run.escalation_reason, **(data or {})})
     enqueue(run.pk, TERMINAL_EVENTS[status], payloads.run_status_payload(run))
     after_commit(run.pk, {"type": str(status)})
+    labels = {"status": str(status), "intent": run.intent, "family": str(INTENT_FAMILY.get(run.intent, "")),
+              "band": run.confidence_band, "backend": run.llm_backend,
+              "seconds": (now - run.created_at).total_seconds()}
+    transaction.on_commit(lambda: metrics.run_finished(**labels))
     run_id = run.pk
     transaction.on_commit(lambda: realtime.publish_run_listed(run_id, new=False))
 

@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 
-from core import tracing
+from core import metrics, tracing
 from inquiries.models import LLMBackend
 
 from . import builtin, prompts
@@ -68,7 +68,10 @@ class Engine:
         with tracing.span(f"model {operation}", attributes={
                 "gen_ai.operation.name": operation, "gen_ai.provider.name": self.backend,
                 "gen_ai.request.model": settings.LLM_MODEL if self.client is not None else builtin.MODEL}) as span:
-            outcome = self._answer(ollama_call, fallback)
+            started = time.monotonic()
+            outcome, kind = self._answer(ollama_call, fallback)
+            metrics.model_call(backend=self.backend, seconds=time.monotonic() - started, failure=kind,
+                               prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens)
             tracing.set_attributes(span, **{
                 "gen_ai.response.model": outcome.model, "autoflow.model.backend": outcome.backend,
                 "gen_ai.usage.input_tokens": outcome.prompt_tokens,
@@ -76,27 +79,30 @@ class Engine:
                 "autoflow.model.outcome": outcome.failure if outcome.fallback else "ok"})
         return outcome
 
-    def _answer(self, ollama_call: Callable[[float], tuple[T, object]], fallback: Callable[[], T]) -> Outcome[T]:
+    def _answer(self, ollama_call: Callable[[float], tuple[T, object]], fallback: Callable[[], T]
+                ) -> tuple[Outcome[T], str]:
+        """The outcome, and the kind of failure when the fallback answered ("" otherwise)."""
         if self.client is None:
-            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL)
+            return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL), ""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True, failure="llm_unavailable",
-                           detail="the run's model budget is spent")
+                           detail="the run's model budget is spent"), "budget_spent"
         try:
             value, result = ollama_call(min(settings.OLLAMA_CALL_TIMEOUT, remaining))
         except StructuredOutputError as exc:
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True,
-                           failure="model_output_invalid", detail=str(exc)[:500])
+                           failure="model_output_invalid", detail=str(exc)[:500]), "model_output_invalid"
         except LLMError as exc:
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True, failure="llm_unavailable",
-                           detail=f"{exc.code}: {exc}"[:500])
+                           detail=f"{exc.code}: {exc}"[:500]), exc.code
         leaked = next((q for v in value.model_dump().values() if isinstance(v, str)
                        for q in [prompts.quoted_instructions(v)] if q), "")
         if leaked:  # an injected "print your instructions" that worked: the answer is not used
             return Outcome(fallback(), LLMBackend.BUILTIN, builtin.MODEL, fallback=True,
-                           failure="model_output_invalid", detail="the answer quoted our instructions")
-        return Outcome(value, LLMBackend.OLLAMA, result.model, result.prompt_tokens, result.completion_tokens)
+                           failure="model_output_invalid", detail="the answer quoted our instructions"), \
+                "instructions_quoted"
+        return Outcome(value, LLMBackend.OLLAMA, result.model, result.prompt_tokens, result.completion_tokens), ""
 
     def _structured(self, system: str, user: str, model_cls):
         return lambda timeout: self.client.structured(system=system, user=user, model_cls=model_cls,

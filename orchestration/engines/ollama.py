@@ -35,6 +35,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from core import metrics
+
 from .types import LLMError, LLMUnavailable, StructuredOutputError
 
 logger = logging.getLogger(__name__)
@@ -228,7 +230,11 @@ class OllamaClient:
             try:
                 return self.breaker.call(self._chat_once, messages, schema, deadline)
             except pybreaker.CircuitBreakerError as exc:
+                metrics.ollama_request_failed(OllamaCircuitOpen.code)
                 raise OllamaCircuitOpen("Ollama circuit breaker is open after repeated failures") from exc
+            except LLMError as exc:
+                metrics.ollama_request_failed(exc.code)
+                raise
 
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: getattr(exc, "retryable", False)),

@@ -87,6 +87,8 @@ class Cluster:
         from orchestration.tasks import worker_name
 
         self.name = worker_name()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # its workers' metrics go there (core/metrics.py)
+            Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         lower_priority(settings.RUN_WORKER_NICE)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
