@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import selectors
-from .models import OutboundEmail, Run, RunStatus
+from .models import OutboundEmail, Run, RunStatus, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,19 @@ def emails() -> list[Metric]:
     return [gauge]
 
 
+def webhook_deliveries() -> list[Metric]:
+    """Outbound webhook deliveries by outcome (docs/webhooks.md): pending, delivering, delivered,
+    failed (retried later) and dead (given up)."""
+    gauge = GaugeMetricFamily("autoflow_webhook_deliveries", "Outbound webhook deliveries, by outcome.",
+                              labels=["status"])
+    counts = dict(WebhookDelivery.objects.order_by().values_list("status").annotate(n=Count("id")))
+    for status in WebhookDelivery.Status.values:
+        gauge.add_metric([status], counts.get(status, 0))
+    return [gauge]
+
+
 # Read in this order on every scrape. Append further database-backed sources here.
-SOURCES: list[Source] = [queue, workers, escalations, emails]
+SOURCES: list[Source] = [queue, workers, escalations, emails, webhook_deliveries]
 
 
 def _read(source: Source) -> list[Metric]:

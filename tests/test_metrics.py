@@ -70,8 +70,10 @@ def test_the_state_read_at_scrape_time_is_there_and_follows_the_queue(live):
     for name in ("autoflow_queue_depth", "autoflow_queue_oldest_age_seconds", "autoflow_escalations_open"):
         assert any(s.name == name for s in before), name
     assert {s.labels["status"] for s in before if s.name == "autoflow_emails"} >= {"pending", "sent", "failed"}
+    assert {s.labels["status"] for s in before if s.name == "autoflow_webhook_deliveries"} == {
+        "pending", "delivering", "delivered", "failed", "dead"}
     assert {s.labels["source"]: s.value for s in before if s.name == "autoflow_metrics_source_up"} == {
-        "queue": 1, "workers": 1, "escalations": 1, "emails": 1}
+        "queue": 1, "workers": 1, "escalations": 1, "emails": 1, "webhook_deliveries": 1}
     # No worker runs on this stack here: what is submitted waits, and the oldest waits a while.
     run_ids = [submit(live, n) for n in range(3)]
     time.sleep(1.1)
