@@ -39,3 +39,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# Flash messages live in the session, not in a cookie: some carry what must not leave the server
+# in clear (a webhook subscription's secret, shown once in the admin).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -120,12 +120,17 @@ class OIDCBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token, id_token, payload):
         claims = self.get_userinfo(access_token, id_token, payload)
-        if not claims.get("email") or claims.get("email_verified") is False:
+        # Only an address the provider vouches for ("email_verified": true, not absent, not "false").
+        if not claims.get("email") or claims.get("email_verified") is not True:
             return self._refuse(claims, "no_verified_email")
         users = list(self.filter_users_by_claims(claims)[:2])
         if len(users) > 1:
             return self._refuse(claims, "email_not_unique")
         user = users[0] if users else None
+        # A local account (a usable password, or a superuser) is never taken over by an e-mail the
+        # provider asserts, nor are its roles touched: only accounts single sign-on made are matched.
+        if user is not None and (user.is_superuser or user.has_usable_password()):
+            return self._refuse(claims, "local_account", user)
         roles = roles_from(claims)
         if not roles:
             if user is not None:

@@ -89,16 +89,19 @@ class Answer:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """The receiver's Retry-After in seconds, never beyond the retry window: "999999999999" must
+    not overflow a date (the delivery is given up at the window's end anyway)."""
     if not value:
         return None
-    value = value.strip()
+    value = value.strip()[:40]
+    cap = float(settings.OUTBOUND_WEBHOOK_RETRY_WINDOW_SECONDS)
     if value.isdigit():
-        return float(value)
+        return min(float(value), cap)
     try:
         from email.utils import parsedate_to_datetime
 
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
+        return min(max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0), cap)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

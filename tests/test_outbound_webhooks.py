@@ -295,3 +295,18 @@ def test_a_host_that_does_not_resolve_is_retried_at_delivery(receiver, client_an
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
     assert "does not resolve" in delivery.last_error
+
+
+def test_a_huge_retry_after_is_capped_at_the_window_and_a_claim_outlasts_its_batch(settings):
+    """A receiver's "Retry-After: 999999999999" must not overflow a date (the sender would crash on
+    it and retry the delivery for ever); a batch's claim lasts until its last row could time out."""
+    from inquiries import webhook_http
+    from inquiries.services import webhooks as webhook_service
+
+    window = settings.OUTBOUND_WEBHOOK_RETRY_WINDOW_SECONDS
+    assert webhook_http._retry_after("999999999999") == window
+    assert webhook_http._retry_after("9" * 400) == window
+    assert webhook_http._retry_after("120") == 120
+    assert webhook_http._retry_after("Wed, 21 Oct 9999 07:28:00 GMT") == window
+    per_row = settings.OUTBOUND_WEBHOOK_CONNECT_TIMEOUT + settings.OUTBOUND_WEBHOOK_TIMEOUT
+    assert webhook_service.claim_seconds(20) >= 20 * per_row

@@ -110,11 +110,15 @@ def test_a_webhook_with_a_traceparent_is_one_trace_down_to_the_runs_end(stack, r
     assert nodes
 
     def complete(spans: list[Span]) -> bool:
-        names = {s.name for s in spans if s.trace_id == trace_id}
-        return "autoflow.run" in names and all(f"autoflow.node {node}" in names for node in nodes)
+        """Every batch in: the run and its nodes, and both tiers' PostgreSQL and Redis spans (the
+        last batches, the run's final writes, follow within OTEL_BSP_SCHEDULE_DELAY)."""
+        mine = [s for s in spans if s.trace_id == trace_id]
+        names = {s.name for s in mine}
+        tiers = {(scope, s.service) for s in mine for scope in ("psycopg", "redis") if s.scope.endswith(scope)}
+        return ("autoflow.run" in names and all(f"autoflow.node {node}" in names for node in nodes)
+                and len(tiers) == 4)
 
-    receiver.wait_for(complete, timeout=30)
-    time.sleep(1)  # the last batches (the run's final writes) follow within OTEL_BSP_SCHEDULE_DELAY
+    receiver.wait_for(complete, timeout=60)
     spans = receiver.trace(trace_id)
     by_id = {s.span_id: s for s in spans}
 

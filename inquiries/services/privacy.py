@@ -180,7 +180,12 @@ def _erase_webhook_payloads(run_ids) -> int:
         cursor.execute("UPDATE inquiries_webhookdelivery SET payload = jsonb_build_object('event', payload->'event', "
                        "'run_id', payload->'run_id', 'status', payload->'status', 'erased', true), "
                        "last_response_excerpt = '' WHERE run_id = ANY(%s::uuid[])", [[str(r) for r in run_ids]])
-        return cursor.rowcount
+        erased = cursor.rowcount
+        # Each attempt's excerpt of the receiver's answer too: receivers often echo the payload.
+        cursor.execute("UPDATE inquiries_webhookattempt SET response_excerpt = '' WHERE delivery_id IN "
+                       "(SELECT id FROM inquiries_webhookdelivery WHERE run_id = ANY(%s::uuid[]))",
+                       [[str(r) for r in run_ids]])
+        return erased
 
 
 def contact_erase(*, email: str, actor=None, actor_label: str = "", ip: str = "") -> dict[str, int]:

@@ -16,6 +16,7 @@ while within OUTBOUND_WEBHOOK_RETRY_WINDOW_SECONDS of the event, else `dead`. An
 a subscription open its circuit for OUTBOUND_WEBHOOK_CIRCUIT_SECONDS: its deliveries wait."""
 
 import json
+import logging
 import random
 from datetime import timedelta
 
@@ -36,6 +37,8 @@ from inquiries.models import (
 from inquiries.models.webhooks import new_secret
 
 from ._pipeline import Statement
+
+logger = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 60
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -134,9 +137,17 @@ RETURNING d.id
 """
 
 
+def claim_seconds(limit: int) -> float:
+    """How long a claim holds its rows: long enough for every one of them to time out in turn, so
+    another sender never takes (and sends again) a row this one has yet to try."""
+    per_row = settings.OUTBOUND_WEBHOOK_CONNECT_TIMEOUT + settings.OUTBOUND_WEBHOOK_TIMEOUT
+    return max(CLAIM_SECONDS, limit * per_row + 30)
+
+
 def claim(*, now, limit: int) -> list[int]:
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"now": now, "claim": now + timedelta(seconds=CLAIM_SECONDS), "limit": limit})
+        cursor.execute(_CLAIM_SQL, {"now": now, "claim": now + timedelta(seconds=claim_seconds(limit)),
+                                    "limit": limit})
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -203,10 +214,13 @@ def _circuit(subscription: WebhookSubscription, *, failed: bool, now) -> None:
 
 def deliver_due(*, now=None, limit: int = 20, allow_private: bool | None = None) -> int:
     """Claim and try the due deliveries; how many were tried."""
-    now = now or timezone.now()
+    clock = (lambda: now) if now is not None else timezone.now  # tests pass a clock; else each try's own time
     tried = 0
-    for delivery_id in claim(now=now, limit=limit):
-        if attempt(delivery_id, now=now, allow_private=allow_private) is not None:
-            tried += 1
+    for delivery_id in claim(now=clock(), limit=limit):
+        try:
+            if attempt(delivery_id, now=clock(), allow_private=allow_private) is not None:
+                tried += 1
+        except Exception:  # one bad row must not hold the others: it is tried again when its claim lapses
+            logger.exception("webhook delivery %s: the attempt failed", delivery_id)
     return tried
 
