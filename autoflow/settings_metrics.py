@@ -27,7 +27,8 @@ METRICS_DB_TIMEOUT_MS = _env.int("METRICS_DB_TIMEOUT_MS", default=1000)
 # keeps DATABASES' OPTIONS (connect_timeout, server-side binding, statement_timeout, the pool).
 PROMETHEUS_EXPORT_MIGRATIONS = False
 if _env.bool("METRICS_DJANGO", default=True):
-    MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+    # Right after the forwarded-headers guard, which stays first (tests/test_proxy_trust.py).
+    MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
     MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
