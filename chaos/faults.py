@@ -79,12 +79,22 @@ def worker_kill(ctx: Context) -> tuple[float, float]:
 def crash_loop(ctx: Context) -> tuple[float, float]:
     began = time.time()
     until = time.monotonic() + ctx.config.seconds(60, 20)
+    boots = []
     while time.monotonic() < until:
+        started = time.monotonic()
+        dead_owners = ctx.product.lease_owners()  # the killed workers' runs keep their lease a while
         ctx.product.start_worker()
-        time.sleep(4)  # long enough to take runs, too short for django-q2's scheduler to run the reaper
+        # Die once the new worker holds runs (its boot takes seconds, more on a loaded machine), or
+        # after 15 s without any: either way before django-q2's scheduler could run the reaper.
+        while ctx.product.lease_owners() <= dead_owners and time.monotonic() - started < 15:
+            time.sleep(0.1)
+        boots.append(time.monotonic() - started)
+        time.sleep(1)
         ctx.product.kill_workers()
         ctx.hit |= ctx.product.runs_in_flight()
     ended = time.time()
+    ctx.extra_checks.append((f"each of the {len(boots)} workers was killed soon after it took runs "
+                             f"(at {', '.join(f'{b:.1f}' for b in boots)} s)", bool(ctx.hit)))
     ctx.product.start_worker()
     return began, ended
 

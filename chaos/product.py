@@ -51,6 +51,11 @@ class Product:
         return {row[0] for row in self.stack.sql("SELECT id::text FROM inquiries_run WHERE status = 'running' "
                                                  "AND lease_expires_at > now()")}
 
+    def lease_owners(self) -> set[str]:
+        """The workers holding a lease on a run now."""
+        return {row[0] for row in self.stack.sql("SELECT DISTINCT lease_owner FROM inquiries_run "
+                                                 "WHERE status = 'running' AND lease_expires_at > now()")}
+
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

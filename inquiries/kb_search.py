@@ -170,12 +170,13 @@ def idfs(found: list[Concept]) -> list[float]:
         return [float(idf) for _, idf in cursor.fetchall()]
 
 
-def search(text: str, *, limit: int = 3, found: list[Concept] | None = None) -> list[dict[str, Any]]:
+def search(text: str, *, limit: int = 3, found: list[Concept] | None = None,
+           weights: list[float] | None = None) -> list[dict[str, Any]]:
     """Published articles covering the text, best first: {"slug", "title", "body", "rank"}, rank in [0, 1]."""
     found = concepts(text) if found is None else found
     if not found:
         return []
-    weights = idfs(found)
+    weights = idfs(found) if weights is None else weights  # a caller that scores passages has them
     any_of = " | ".join(f"( {c.query} )" for c in found)
     with connection.cursor() as cursor:
         cursor.execute(_SEARCH_SQL, {

@@ -193,13 +193,13 @@ def answer_questions(subject: str, body: str, *, limit_per_question: int = 2) ->
         found = kb_search.concepts(question)
         if subject.strip() and (not found or (len(found) < 2 and _PRONOUN.search(question))):
             found = kb_search.concepts(f"{subject}\n{question}")  # "Do you support it?" needs its subject
-        hits = [h for h in kb_search.search(question, limit=limit_per_question, found=found)
+        weights = kb_search.idfs(found)  # once: the search and the passages weigh the same concepts
+        hits = [h for h in kb_search.search(question, limit=limit_per_question, found=found, weights=weights)
                 if h["rank"] >= settings.KB_MIN_RANK]
         hits = [h for h in hits if h["rank"] >= SECOND_ARTICLE_SHARE * hits[0]["rank"]]
         if not hits:
             result.unanswered.append(question)
             continue
-        weights = kb_search.idfs(found)
         for n, hit in enumerate(hits):
             passage, covered = _passage(found, weights, hit["body"])
             if n and covered < settings.KB_MIN_RANK:
