@@ -11,7 +11,8 @@ from scripts import pids
 # test processes of `make test` take files as they free up, so a long file started last would be
 # the whole run's tail (longest-first scheduling). Measured with --durations (docs/benchmarks.md).
 LONGEST_FIRST = ("test_chaos.py", "test_runner.py", "test_make_run.py", "test_abuse.py", "test_worker.py",
-                 "test_browser.py", "test_workflow_ollama.py", "test_limits_live.py", "test_tls_proxy.py")
+                 "test_browser.py", "test_oidc_browser.py", "test_metrics.py", "test_workflow_ollama.py",
+                 "test_limits_live.py", "test_tracing.py", "test_tls_proxy.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
