@@ -12,7 +12,8 @@ of Django (web only: it honours an incoming `traceparent`), psycopg, httpx and R
 The rest of the code uses the small API below, which costs nothing while tracing is off:
 `span(name, **attributes)`, `current_context()` (the W3C `traceparent`/`tracestate` of the span
 in progress, stored with a run at intake) and `span_from(carrier, name, …)` (the run's span in
-the worker, a child of the webhook request that queued it). `shutdown()` flushes what is queued.
+the worker, a child of the webhook request that queued it). `untraced_http()` keeps our trace
+context out of requests to others' servers. `shutdown()` flushes what is queued.
 """
 
 import contextlib
@@ -146,6 +147,19 @@ def set_attributes(current, **attributes: Any) -> None:
     """Set attributes on a span from `span` (nothing while tracing is off); None and "" are left out."""
     if current is not None:
         current.set_attributes(_clean(attributes))
+
+
+@contextlib.contextmanager
+def untraced_http() -> Iterator[None]:
+    """HTTP requests made in the block carry no trace context and make no span: a third party's
+    server (a webhook receiver) learns nothing of our traces."""
+    if _tracer is None:
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    with suppress_http_instrumentation():
+        yield
 
 
 def current_context() -> dict[str, str]:

@@ -23,6 +23,8 @@ import httpx
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
+from core import tracing
+
 RESPONSE_CAP = 4096
 USER_AGENT = "AutoFlow-Webhooks/1"
 
@@ -131,7 +133,8 @@ def post(url: str, *, body: str, msg_id: str, secrets: list[str], allow_private:
     timeout = httpx.Timeout(total, connect=min(settings.OUTBOUND_WEBHOOK_CONNECT_TIMEOUT, total))
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, \
+        with tracing.untraced_http(), \
+                httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, \
                 client.stream("POST", target, content=body.encode(), headers=headers,
                               extensions=extensions) as response:
             chunks, size = [], 0

@@ -203,3 +203,29 @@ def test_the_workflows_automatic_reply_queues_reply_sent_with_the_step(receiver,
     assert events == ["reply.sent", "run.completed"]
     assert webhooks.deliver_due() == 2
     assert sorted(json.loads(r.body)["event"] for r in receiver.requests) == events
+
+
+def test_with_tracing_on_a_receiver_gets_no_trace_context_of_ours(receiver, monkeypatch):
+    """The official httpx instrumentation adds `traceparent` to every request; a webhook receiver
+    is someone else's server and must not learn our trace ids (core/tracing.py untraced_http)."""
+    import httpx
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from core import tracing
+    from inquiries.webhook_http import post
+
+    provider = TracerProvider()
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))  # tracing on, as setup() leaves it
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    try:
+        with provider.get_tracer("test").start_as_current_span("autoflow.run"):
+            httpx.post(receiver.url, content=b"{}", timeout=5)  # the instrumentation at work: it propagates
+            answer = post(receiver.url, body="{}", msg_id="msg_traced", secrets=["whsec_" + "QUJD" * 8])
+    finally:
+        HTTPXClientInstrumentor().uninstrument()
+    assert answer.status_code == 200, answer
+    plain, delivery = receiver.requests
+    assert plain.headers.get("traceparent", "").startswith("00-")
+    assert delivery.headers["webhook-id"] == "msg_traced"
+    assert not {"traceparent", "tracestate"} & set(delivery.headers)
