@@ -358,6 +358,7 @@ CORS_ALLOW_HEADERS = (
     *default_cors_headers,
     "x-api-key", "x-admin-key", "idempotency-key", "x-request-id",
     "webhook-id", "webhook-timestamp", "webhook-signature",
+    "traceparent", "tracestate",  # a browser caller's OpenTelemetry continues into the run
 )
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID", "X-Total-Count", "X-Total-Count-Estimated", "X-Next-Cursor", "Link", "Retry-After",

@@ -330,9 +330,11 @@ def test_unknown_paths_get_the_envelope(api):
 def test_cors_allowlist(api):
     allowed = api.options("/api/v1/webhook", headers={
         "Origin": LiveStack.ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,x-api-key,idempotency-key"})
+        "Access-Control-Request-Headers": "content-type,x-api-key,idempotency-key,traceparent"})
     assert allowed.headers["access-control-allow-origin"] == LiveStack.ORIGIN
-    assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
+    allowed_headers = allowed.headers["access-control-allow-headers"].lower()
+    assert "x-api-key" in allowed_headers
+    assert "traceparent" in allowed_headers
     refused = api.options("/api/v1/webhook", headers={"Origin": "https://evil.example",
                                                       "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in refused.headers
