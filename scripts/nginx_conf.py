@@ -152,9 +152,9 @@ def _trusted_networks(env: dict[str, str]) -> list[str]:
 def _processes_and_limits(env: dict[str, str]) -> dict[str, str]:
     values = {name: env.get(name, "").strip() or default for name, default in LIMIT_DEFAULTS.items()}
     rate = values["WEB_REQ_RATE"]
-    if re.fullmatch(r"[1-9][0-9]*", rate):
+    if re.fullmatch(r"[1-9][0-9]{0,8}", rate):
         rate += "r/s"
-    if not re.fullmatch(r"[1-9][0-9]*r/[sm]", rate):
+    if not re.fullmatch(r"[1-9][0-9]{0,8}r/[sm]", rate):
         raise ServiceError(f"WEB_REQ_RATE={rate!r}: give requests per second (200) or N r/s, N r/m")
     for name in ("WEB_CONN_LIMIT", "WEB_REQ_BURST"):
         if not re.fullmatch(r"[0-9]+", values[name]) or (name == "WEB_CONN_LIMIT" and values[name] == "0"):

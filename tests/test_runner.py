@@ -203,15 +203,20 @@ def test_two_machines_share_the_queue_and_the_survivor_finishes_the_orphans(stac
         "WHERE run_id = ANY(%s::uuid[]) AND type IN ('started', 'retried') GROUP BY 1", [run_ids]))
     assert machines.get("machine-a", 0) > 0, machines
     assert machines.get("machine-b", 0) > 0, machines
+    # The promise (orchestration/runner): an orphan is claimed again within RUN_LEASE_SECONDS (30 s)
+    # of its worker's last heartbeat; it then finishes as any run does (a few seconds here, more
+    # while the rest of the suite loads the machine).
     late = stack.sql(
         "SELECT r.id, extract(epoch FROM r.finished_at - h.beat) FROM inquiries_run r "
         "JOIN unnest(%s::uuid[], %s::timestamptz[]) AS h(id, beat) ON h.id = r.id "
-        "WHERE r.finished_at > h.beat + interval '30 seconds' OR r.attempts <> 2", [list(orphans), list(orphans.values())])
+        "WHERE r.attempts <> 2 OR r.finished_at > h.beat + interval '45 seconds' OR NOT EXISTS ("
+        "  SELECT 1 FROM inquiries_runevent v WHERE v.run_id = r.id AND v.type = 'retried' "
+        "  AND v.created_at <= h.beat + interval '30 seconds')", [list(orphans), list(orphans.values())])
     detail = [stack.sql("SELECT v.type, v.actor_label, extract(epoch FROM v.created_at - h.beat) FROM inquiries_runevent v "
                         "JOIN unnest(%s::uuid[], %s::timestamptz[]) AS h(id, beat) ON h.id = v.run_id "
                         "WHERE v.run_id = %s ORDER BY v.id", [list(orphans), list(orphans.values()), row[0]])
               for row in late[:2]]
-    assert late == [], detail  # every orphan was taken over, and finished within 30 s of its last heartbeat
+    assert late == [], detail  # every orphan was claimed again within 30 s of its last heartbeat, and finished
     takers = stack.sql("SELECT DISTINCT split_part(actor_label, ':', 2) FROM inquiries_runevent "
                        "WHERE run_id = ANY(%s::uuid[]) AND type = 'retried'", [list(orphans)])
     assert takers == [("machine-b",)]
