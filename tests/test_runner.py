@@ -9,6 +9,7 @@ import time
 import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -216,7 +217,7 @@ def test_two_machines_share_the_queue_and_the_survivor_finishes_the_orphans(stac
                         "JOIN unnest(%s::uuid[], %s::timestamptz[]) AS h(id, beat) ON h.id = v.run_id "
                         "WHERE v.run_id = %s ORDER BY v.id", [list(orphans), list(orphans.values()), row[0]])
               for row in late[:2]]
-    assert late == [], detail  # every orphan was claimed again within 30 s of its last heartbeat, and finished
+    assert late == [], "\n".join(map(str, detail))  # every orphan was claimed again within 30 s of its last heartbeat, and finished
     takers = stack.sql("SELECT DISTINCT split_part(actor_label, ':', 2) FROM inquiries_runevent "
                        "WHERE run_id = ANY(%s::uuid[]) AND type = 'retried'", [list(orphans)])
     assert takers == [("machine-b",)]
@@ -263,11 +264,40 @@ def test_the_heartbeat_renews_only_the_leases_its_worker_holds():
     services.run_claim(run_id=mine.pk, owner="host:1:100", hold_seconds=1, max_attempts=3)
     services.run_claim(run_id=theirs.pk, owner="host:1:200", hold_seconds=1, max_attempts=3)
 
-    held = services.leases_renew(owner="host:1:100", run_ids=[mine.pk, theirs.pk], task_ids=[], hold_seconds=25)
+    held = services.leases_renew(owner="host:1:100", runs={mine.pk: None, theirs.pk: None}, task_ids=[],
+                                 hold_seconds=25)
 
     assert held == {str(mine.pk)}
     leases = dict(Run.objects.filter(pk__in=[mine.pk, theirs.pk]).values_list("lease_owner", "lease_expires_at"))
     assert (leases["host:1:100"] - leases["host:1:200"]).total_seconds() > 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_handed_back_is_not_held_again_by_a_heartbeat_that_raced_it():
+    """A worker took a task whose run another worker still leased (a dead machine's orphan, a
+    moment before its lease lapsed) and handed it back until the lease's end. Its heartbeat, which
+    had read the slots just before, must not hold that task for a whole lease again: the two-machine
+    test's survivor then took its orphans some 25 s late."""
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from inquiries import services, taskqueue
+    from testutils.workflow import accept
+
+    mine, theirs = accept(subject="Mine", body="Trial?"), accept(subject="Theirs", body="Trial?")
+    task_of = {task["args"][0]: task_id for task_id, task in taskqueue.take(limit=10, hold_seconds=25)}
+    services.run_claim(run_id=mine.pk, owner="host:1:100", hold_seconds=1, max_attempts=3)
+    services.run_claim(run_id=theirs.pk, owner="host:1:200", hold_seconds=1, max_attempts=3)
+    soon = timezone.now() + timedelta(seconds=1)
+    taskqueue.hold_until(task_id=task_of[str(theirs.pk)], until=soon)  # busy: back when the lease ends
+
+    held = services.leases_renew(owner="host:1:100", task_ids=[], hold_seconds=25, runs={
+        mine.pk: task_of[str(mine.pk)], theirs.pk: task_of[str(theirs.pk)]})
+
+    assert held == {str(mine.pk)}
+    locks = dict(OrmQ.objects.values_list("id", "lock"))
+    assert locks[task_of[str(theirs.pk)]] <= soon + timedelta(seconds=1)
+    assert (locks[task_of[str(mine.pk)]] - timezone.now()).total_seconds() > 20
 
 
 @pytest.mark.django_db(transaction=True)

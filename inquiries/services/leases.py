@@ -8,7 +8,7 @@ docs/workflow.md and docs/reliability.md).
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -168,22 +168,34 @@ def _explain_unclaimed(*, run_id, max_attempts: int) -> Busy | None:
         return Busy(until=now)
 
 
-def leases_renew(*, owner: str, run_ids: Sequence, task_ids: Sequence[int], hold_seconds: float) -> set[str]:
-    """The heartbeat of a worker process: its runs' leases and its tasks' locks, extended by
-    `hold_seconds` from now, in one round trip. Returns the runs it still holds."""
+def leases_renew(*, owner: str, runs: Mapping[Any, int | None], task_ids: Sequence[int],
+                 hold_seconds: float) -> set[str]:
+    """The heartbeat of a worker process, extended by `hold_seconds` from now in one round trip:
+    the leases of its runs (`runs`: run id -> the id of the task that carries it, or None), each
+    run's task only together with its lease, and the locks of its other tasks (`task_ids`: the
+    scheduled ones). A run task is never held without its lease: a task handed back (its run was
+    busy, released or finished) stays handed back even when this heartbeat read the worker's slots
+    just before. Returns the runs it still holds."""
     statements: list[Statement] = []
-    if run_ids:
+    if runs:
+        run_ids = [str(run_id) for run_id in runs]
         statements.append((
-            "UPDATE inquiries_run SET lease_expires_at = now() + make_interval(secs => %s) "
-            "WHERE id = ANY(%s) AND lease_owner = %s AND status = 'running' RETURNING id",
-            [hold_seconds, list(run_ids), owner]))
+            "WITH renewed AS ("
+            "  UPDATE inquiries_run SET lease_expires_at = now() + make_interval(secs => %s)"
+            "  WHERE id = ANY(%s::uuid[]) AND lease_owner = %s AND status = 'running' RETURNING id"
+            "), held AS ("
+            "  UPDATE django_q_ormq SET lock = now() + make_interval(secs => %s) WHERE id IN ("
+            "    SELECT t.task FROM unnest(%s::uuid[], %s::bigint[]) AS t(run, task) JOIN renewed r ON r.id = t.run)"
+            "  RETURNING id"
+            ") SELECT id FROM renewed",
+            [hold_seconds, run_ids, owner, hold_seconds, run_ids, list(runs.values())]))
     if task_ids:
         statements.append(("UPDATE django_q_ormq SET lock = now() + make_interval(secs => %s) WHERE id = ANY(%s)",
                            [hold_seconds, list(task_ids)]))
     if not statements:
         return set()
     results = send(statements)
-    return {str(row[0]) for row in results[0] or []} if run_ids else set()
+    return {str(row[0]) for row in results[0] or []} if runs else set()
 
 
 def leases_hand_back(*, owner: str) -> None:

@@ -10,7 +10,8 @@
                 run slots   one task each: `orchestration.tasks.run_execute` for a run (which waits
                             on the model most of the time), or a scheduled task
                 heartbeat   every RUN_LEASE_SECONDS / 6: renews its runs' leases and its tasks'
-                            locks in one round trip, and reports the process in Redis
+                            locks in one round trip (a run's task only with its lease),
+                            and reports the process in Redis
                 listener    LISTEN autoflow_queue on a connection of its own
                 scheduler   django-q2's scheduler every 30 s (its lock keeps clusters from doubling)
                 webhooks    the outbound webhook sender every OUTBOUND_WEBHOOK_POLL_SECONDS: claims

@@ -71,7 +71,8 @@ def _lower_backend_priority(connection, cursor) -> None:
 class Slot:
     task_id: int
     started: float = field(default_factory=time.monotonic)
-    run_id: str = ""
+    run_id: str = ""  # set once the run is claimed: its task is then held with its lease
+    is_run: bool = True  # False: a scheduled task, held as it is
 
 
 class Worker:
@@ -118,7 +119,7 @@ class Worker:
             return []
         for task_id, task in taken:
             with self.lock:
-                self.slots[task_id] = Slot(task_id=task_id)
+                self.slots[task_id] = Slot(task_id=task_id, is_run=task["func"] == settings.AUTOFLOW_RUN_TASK)
             self.pool.submit(self._execute, task_id, task)
         return taken
 
@@ -207,8 +208,11 @@ class Worker:
                 logger.warning("worker %s: %s runs past RUN_TIMEOUT_SECONDS; their leases are left to expire",
                                self.owner, stuck)
             try:
-                services.leases_renew(owner=self.owner, run_ids=[s.run_id for s in live if s.run_id],
-                                      task_ids=[s.task_id for s in live], hold_seconds=tasks.lease_hold_seconds())
+                # A run task not claimed yet is held by its take (a whole lease); one whose run was
+                # busy or released is handed back, and must stay so (leases_renew).
+                services.leases_renew(owner=self.owner, runs={s.run_id: s.task_id for s in live if s.run_id},
+                                      task_ids=[s.task_id for s in live if not s.is_run],
+                                      hold_seconds=tasks.lease_hold_seconds())
             except Exception as exc:
                 self._complain("renewing leases failed", exc)
             finally:
