@@ -36,8 +36,13 @@ def find_pg_bindir() -> Path:
 class PostgresServer:
     """One PostgreSQL cluster in `base_dir`, listening on 127.0.0.1:`port` only (no Unix socket)."""
 
-    def __init__(self, base_dir: Path, port: int, *, user: str = "autoflow", dbname: str = "autoflow"):
+    def __init__(self, base_dir: Path, port: int, *, user: str = "autoflow", dbname: str = "autoflow",
+                 template: Path | None = None):
         self.base_dir = Path(base_dir)
+        # A stopped cluster of ours (the `postgres` folder of another PostgresServer) to copy
+        # instead of running initdb: the tests' stacks start from one migrated copy.
+        self.template = Path(template) if template else None
+        self.from_template = False
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "server.log"
         self.password_file = self.base_dir / "password"
@@ -61,6 +66,13 @@ class PostgresServer:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        if self.template is not None:
+            shutil.copytree(self.template / "data", self.data_dir, symlinks=True)
+            shutil.copy2(self.template / "password", self.password_file)
+            hand_over(self.base_dir)
+            self.from_template = True
+            log(f"copied {self.template} to {self.data_dir}")
+            return
         self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
         self.password_file.chmod(0o600)
         hand_over(self.base_dir)

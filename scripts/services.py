@@ -69,18 +69,20 @@ class Services:
 @contextlib.contextmanager
 def local_services(*, persistent: bool, pg_port: int | None = None, redis_port: int | None = None,
                    want_postgres: bool = True, want_redis: bool = True,
-                   die_with_parent: bool = True, base: Path | None = None) -> Iterator[Services]:
+                   die_with_parent: bool = True, base: Path | None = None,
+                   pg_template: Path | None = None) -> Iterator[Services]:
     """Start the servers that are wanted and yield them with the environment that points at them.
     `die_with_parent`: Redis dies with this process (PostgreSQL, detached by pg_ctl, cannot).
     The servers keep their data in `base` when given (left in place afterwards), else in `.run/`
-    (`persistent`) or in a scratch folder removed afterwards."""
+    (`persistent`) or in a scratch folder removed afterwards. `pg_template`: a stopped PostgreSQL
+    cluster of ours to copy instead of a new one (see PostgresServer)."""
     given = base is not None
     if base is None:
         base = persistent_base() if persistent else scratch_base()
     services = Services(base)
     try:
         if want_postgres:
-            pg = PostgresServer(base / "postgres", pg_port or free_port())
+            pg = PostgresServer(base / "postgres", pg_port or free_port(), template=pg_template)
             pg.start()
             services.servers.append(pg)
             services.env["DATABASE_URL"] = pg.url

@@ -84,11 +84,13 @@ class Stack:
     started for those). Server data lives in `base_dir` (left in place), in `.run/` when
     `persistent`, else in a scratch folder removed on stop. `die_with_parent`: Redis, the web
     tiers and the workers get SIGTERM when this process dies (`make run` leaves them to its
-    watchdog instead). `migrate`: run `manage.py migrate` once the servers are up."""
+    watchdog instead). `migrate`: run `manage.py migrate` once the servers are up. `pg_template`:
+    a stopped cluster migrated by this checkout, copied instead of a new one (the tests' stacks)."""
 
     def __init__(self, env: dict[str, str] | None = None, *, base_dir: Path | None = None, persistent: bool = False,
                  database_url: str | None = None, redis_url: str | None = None, pg_port: int | None = None,
-                 redis_port: int | None = None, die_with_parent: bool = True, migrate: bool = True):
+                 redis_port: int | None = None, die_with_parent: bool = True, migrate: bool = True,
+                 pg_template: Path | None = None):
         self.base_env = dict(os.environ if env is None else env)
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.persistent = persistent
@@ -96,6 +98,7 @@ class Stack:
         self.pg_port, self.redis_port = pg_port, redis_port
         self.die_with_parent = die_with_parent
         self.migrate_on_start = migrate
+        self.pg_template = pg_template  # a migrated cluster to copy: then there is nothing to migrate
         self.env: dict[str, str] = {}
         self.services: Services | None = None
         self.pg: PostgresServer | None = None
@@ -116,7 +119,7 @@ class Stack:
             self.services = self._exit.enter_context(local_services(
                 persistent=self.persistent, pg_port=self.pg_port, redis_port=self.redis_port,
                 want_postgres=not self.database_url, want_redis=not self.redis_url,
-                die_with_parent=self.die_with_parent, base=self.base_dir,
+                die_with_parent=self.die_with_parent, base=self.base_dir, pg_template=self.pg_template,
             ))
             self.pg = next((s for s in self.services.servers if isinstance(s, PostgresServer)), None)
             self.redis = next((s for s in self.services.servers if isinstance(s, RedisServer)), None)
@@ -126,7 +129,7 @@ class Stack:
             # One folder for the metrics of every process of this stack: its web tiers and workers.
             metrics = Path(self.env.get("PROMETHEUS_MULTIPROC_DIR") or self.base / "metrics")
             self.env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(metrics))
-            if self.migrate_on_start:
+            if self.migrate_on_start and not (self.pg and self.pg.from_template):
                 self.migrate()
         except BaseException:
             self.stop()

@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -13,6 +14,26 @@ from scripts import pids
 LONGEST_FIRST = ("test_chaos.py", "test_runner.py", "test_make_run.py", "test_abuse.py", "test_worker.py",
                  "test_browser.py", "test_oidc_browser.py", "test_metrics.py", "test_workflow_ollama.py",
                  "test_limits_live.py", "test_tracing.py", "test_tls_proxy.py")
+
+
+def pytest_configure(config) -> None:
+    """Once per run, in the process that leads it (before xdist starts its workers, which inherit
+    the variable): the migrated PostgreSQL cluster that every LiveStack copies."""
+    from testutils.live import PG_TEMPLATE_ENV, make_pg_template
+
+    if hasattr(config, "workerinput") or os.environ.get(PG_TEMPLATE_ENV):
+        return
+    config._autoflow_pg_template = make_pg_template()
+    os.environ[PG_TEMPLATE_ENV] = str(config._autoflow_pg_template / "postgres")
+
+
+def pytest_unconfigure(config) -> None:
+    made = getattr(config, "_autoflow_pg_template", None)
+    if made is not None:
+        from testutils.live import PG_TEMPLATE_ENV
+
+        os.environ.pop(PG_TEMPLATE_ENV, None)
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
