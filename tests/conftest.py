@@ -161,3 +161,28 @@ def _forget_api_clients():
     from inquiries.api.v1.auth import forget_cached_clients
 
     forget_cached_clients()
+
+
+@pytest.fixture
+def receiver(settings):
+    """A webhook receiver on loopback (testutils/webhook_receiver.py), which the SSRF guard admits
+    here, and whose failures never open an endpoint's circuit unless a test lowers the bound."""
+    from testutils.webhook_receiver import WebhookReceiver
+
+    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = True
+    settings.OUTBOUND_WEBHOOK_CIRCUIT_FAILURES = 100
+    with WebhookReceiver() as server:
+        yield server
+
+
+@pytest.fixture
+def client_and_sub(receiver):
+    """An API client subscribed to the receiver for the run's end events."""
+    import uuid
+
+    from inquiries import services
+
+    client, _key = services.api_client_create(name=f"crm-{uuid.uuid4().hex[:6]}")
+    sub = services.webhook_subscription_create(client=client, url=receiver.url,
+                                               events=["run.completed", "run.escalated", "run.error"])
+    return client, sub

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from scripts.common import REPO
+from testutils import csp
 from testutils.fake_ollama import fake_ollama_process
 from testutils.live import kill_worker, live_stack, start_worker
 
@@ -34,11 +35,6 @@ ensure_role_groups()
 user = User.objects.create_user("olivia", password="{PASSWORD}")
 user.groups.add(Group.objects.get(name=OPERATORS))
 User.objects.create_superuser("root", password="{PASSWORD}")
-"""
-# Reports every Content-Security-Policy violation of a page to the test (window.__cspViolation).
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
-    `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
 """
 
 
@@ -73,14 +69,7 @@ def browser():
 
 
 def watched_context(browser, console):
-    """A browser context whose pages report every CSP violation into `context.csp_violations`."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=console.url)
-    context.csp_violations = violations = []
-    context.expose_function("__cspViolation", lambda text: violations.append(text))
-    context.add_init_script(REPORT_VIOLATIONS)
-    context.on("console", lambda message: violations.append(message.text)
-               if "Content Security Policy" in message.text else None)
-    return context
+    return csp.watched_context(browser, console.url, viewport={"width": 1280, "height": 900})
 
 
 def sign_in(context, path: str, username: str, landing: str):

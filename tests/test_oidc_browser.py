@@ -16,6 +16,7 @@ import pytest
 
 from scripts.common import REPO
 from testutils import oidc
+from testutils.csp import watched_context
 from testutils.live import live_stack
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -38,10 +39,6 @@ import json
 from django.contrib.auth.models import User
 print(json.dumps({u.username: [u.is_staff, u.has_usable_password(), sorted(g.name for g in u.groups.all())]
                   for u in User.objects.all()}))
-"""
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
-    `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
 """
 
 
@@ -77,15 +74,10 @@ def browser():
 
 @pytest.fixture
 def context(browser, stack):
-    context = browser.new_context(base_url=stack.url)
-    context.csp_violations = violations = []
-    context.expose_function("__cspViolation", lambda text: violations.append(text))
-    context.add_init_script(REPORT_VIOLATIONS)
-    context.on("console", lambda message: violations.append(message.text)
-               if "Content Security Policy" in message.text else None)
+    context = watched_context(browser, stack.url)
     yield context
     context.close()
-    assert violations == []
+    assert context.csp_violations == []
 
 
 def sso_sign_in(context, start: str, login: str):

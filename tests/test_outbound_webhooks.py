@@ -4,7 +4,6 @@ Webhooks scheme (checked with the `standardwebhooks` package), stopped by a 4xx,
 Retry-After and the circuit, refused for private targets unless allowed, redelivered on request."""
 
 import random
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -24,28 +23,12 @@ from inquiries.models import (
 from inquiries.services import webhooks
 from inquiries.services._common import end_locked, locked_run
 from inquiries.webhook_http import TargetRefused, resolve
-from testutils.webhook_receiver import WebhookReceiver, fail_run, run_of
+from testutils.webhook_receiver import fail_run, run_of
 from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAQ = {"subject": "Free trial", "body": "Is there a free trial, and do I need a credit card to start it?"}
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
-    settings.OUTBOUND_WEBHOOK_CIRCUIT_FAILURES = 100
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
-def client_and_sub(receiver):
-    client, _key = services.api_client_create(name=f"crm-{uuid.uuid4().hex[:6]}")
-    sub = services.webhook_subscription_create(client=client, url=receiver.url,
-                                               events=["run.completed", "run.escalated", "run.error"])
-    return client, sub
 
 
 def _due(delivery: WebhookDelivery):

@@ -7,7 +7,6 @@ import io
 import json
 import threading
 import time
-import uuid
 
 import pytest
 from django.contrib.messages import get_messages
@@ -27,26 +26,10 @@ from inquiries.models import (
 from inquiries.services import webhooks
 from orchestration.runner.worker import Worker
 from testutils.fake_smtp import FakeSMTP
-from testutils.webhook_receiver import WebhookReceiver, fail_run, run_of
+from testutils.webhook_receiver import fail_run, run_of
 from testutils.workflow import accept, execute, load_knowledge_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
-    settings.OUTBOUND_WEBHOOK_CIRCUIT_FAILURES = 100
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
-def client_and_sub(receiver):
-    client, _key = services.api_client_create(name=f"crm-{uuid.uuid4().hex[:6]}")
-    sub = services.webhook_subscription_create(client=client, url=receiver.url,
-                                               events=["run.completed", "run.escalated", "run.error"])
-    return client, sub
 
 
 def test_escalation_resolved_is_queued_with_the_resolution(receiver, operator):

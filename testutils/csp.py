@@ -1,4 +1,5 @@
-"""Checks of the Content-Security-Policy header (core/csp.py) that several test modules share."""
+"""Checks of the Content-Security-Policy header (core/csp.py) that several test modules share, and
+a browser context that reports every violation of its pages to the test."""
 
 import re
 
@@ -25,3 +26,22 @@ def assert_own_origin_only(response, *, socket: str = "ws://testserver") -> None
     assert directives["base-uri"] == ["'self'"]
     assert directives["form-action"] == ["'self'"]
     assert not re.search(r"unsafe-|\*|https?:", response[HEADER])
+
+
+# Reports every Content-Security-Policy violation of a page to the test (window.__cspViolation).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
+    `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def watched_context(browser, base_url: str, **options):
+    """A Playwright browser context whose pages report every CSP violation (and every console
+    message about the policy) into `context.csp_violations`."""
+    context = browser.new_context(base_url=base_url, **options)
+    context.csp_violations = violations = []
+    context.expose_function("__cspViolation", lambda text: violations.append(text))
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", lambda message: violations.append(message.text)
+               if "Content Security Policy" in message.text else None)
+    return context
